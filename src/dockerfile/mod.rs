@@ -1,0 +1,582 @@
+//! The Dockerfile scanner: finds every image reference exactly as BuildKit's frontend sees it,
+//! with its byte span in the file, so it can be rewritten without touching anything else.
+//!
+//! Image positions: `FROM IMAGE`, `COPY/ADD --from=X`, `RUN --mount=…,from=X`, the same after
+//! `ONBUILD`, and global `ARG` defaults that feed a `FROM ${V}`. Stage names, stage indexes and
+//! `scratch` are reported with their own states. Pure: no I/O, never panics on any input.
+
+mod lex;
+mod lines;
+mod vars;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+
+use crate::reference::Reference;
+use lex::{Lexed, split_command, split_whitespace, unquote};
+use lines::{Lines, Logical, Segment};
+
+/// What a reference found in a Dockerfile is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RefState {
+    /// A valid reference that carries a digest.
+    Pinned,
+    /// A valid reference without a digest.
+    Unpinned,
+    /// The name or index of an earlier build stage.
+    Stage,
+    /// `scratch`, the empty image.
+    Scratch,
+    /// Contains a variable we do not pin in place.
+    Variable,
+    /// Skipped by a `# digestpin: ignore` comment.
+    Ignored,
+    /// Not a valid image reference.
+    Invalid,
+    /// Its characters are split by a line continuation (or escapes), so it is never rewritten.
+    Split,
+}
+
+impl RefState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefState::Pinned => "pinned",
+            RefState::Unpinned => "unpinned",
+            RefState::Stage => "stage",
+            RefState::Scratch => "scratch",
+            RefState::Variable => "variable",
+            RefState::Ignored => "ignored",
+            RefState::Invalid => "invalid",
+            RefState::Split => "split",
+        }
+    }
+
+    /// Whether this names an image to pin (as opposed to a stage or `scratch`).
+    pub fn is_image(self) -> bool {
+        !matches!(self, RefState::Stage | RefState::Scratch)
+    }
+}
+
+impl fmt::Display for RefState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The instruction a reference appears in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Instruction {
+    From,
+    Copy,
+    Add,
+    Run,
+    Arg,
+    OnbuildCopy,
+    OnbuildAdd,
+    OnbuildRun,
+}
+
+impl Instruction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Instruction::From => "FROM",
+            Instruction::Copy => "COPY",
+            Instruction::Add => "ADD",
+            Instruction::Run => "RUN",
+            Instruction::Arg => "ARG",
+            Instruction::OnbuildCopy => "ONBUILD COPY",
+            Instruction::OnbuildAdd => "ONBUILD ADD",
+            Instruction::OnbuildRun => "ONBUILD RUN",
+        }
+    }
+
+    fn onbuild(self) -> Self {
+        match self {
+            Instruction::Copy => Instruction::OnbuildCopy,
+            Instruction::Add => Instruction::OnbuildAdd,
+            Instruction::Run => Instruction::OnbuildRun,
+            other => other,
+        }
+    }
+}
+
+impl fmt::Display for Instruction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One image reference found in a Dockerfile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef {
+    pub instruction: Instruction,
+    /// The text as BuildKit sees it, quotes excluded (for a split reference, the joined text).
+    pub original: String,
+    /// The bytes of `original` in the file, when they are contiguous there.
+    pub span: Option<Range<usize>>,
+    /// 1-based line of the first character.
+    pub line: usize,
+    /// 1-based column of the first character, in characters (a BOM not counted).
+    pub column: usize,
+    /// 1-based line of the last character.
+    pub end_line: usize,
+    pub state: RefState,
+    /// The parsed reference, for a valid image reference (any state but stage/scratch/variable/invalid).
+    pub reference: Option<Reference>,
+    /// Why the reference is invalid, for `RefState::Invalid`.
+    pub problem: Option<String>,
+}
+
+/// A Dockerfile BuildKit itself would refuse to parse (or one we cannot read as text).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct ScanError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl ScanError {
+    fn new(line: usize, message: impl Into<String>) -> Self {
+        ScanError {
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+/// The result of scanning one file: references in file order, and the error that stopped the
+/// scan, if any (references before it are still reported).
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub refs: Vec<ImageRef>,
+    pub error: Option<ScanError>,
+}
+
+/// Scans Dockerfile `source` for image references.
+pub fn scan(source: &[u8]) -> Scan {
+    if let Err(e) = std::str::from_utf8(source) {
+        let line = line_of(source, e.valid_up_to());
+        return Scan {
+            refs: Vec::new(),
+            error: Some(ScanError::new(line, "not valid UTF-8 text")),
+        };
+    }
+    if let Some(nul) = source.iter().position(|b| *b == 0) {
+        return Scan {
+            refs: Vec::new(),
+            error: Some(ScanError::new(
+                line_of(source, nul),
+                "contains a NUL byte (binary file?)",
+            )),
+        };
+    }
+    let mut scanner = Scanner {
+        src: source,
+        lines: Lines::new(source),
+        stages: Vec::new(),
+        seen_from: false,
+        globals: vars::Globals::new(),
+        global_args: HashMap::new(),
+        arg_uses: HashMap::new(),
+        refs: Vec::new(),
+    };
+    let error = scanner.run().err();
+    let mut refs = scanner.finish();
+    refs.sort_by_key(|r| (r.line, r.column));
+    Scan { refs, error }
+}
+
+fn line_of(source: &[u8], offset: usize) -> usize {
+    source[..offset].iter().filter(|b| **b == b'\n').count() + 1
+}
+
+/// A global ARG default that may be pinned in place.
+struct GlobalArg {
+    /// The default as a reference position, when it is a literal (no variables).
+    literal: Option<ImageRef>,
+}
+
+/// How FROMs use one global ARG.
+#[derive(Default)]
+struct ArgUse {
+    /// FROMs whose whole image is `${V}`, each as it would be reported without ARG pinning.
+    sole_uses: Vec<ImageRef>,
+    /// Used in some other way (inside a longer image, a modifier, another ARG's default...).
+    disqualified: bool,
+}
+
+struct Scanner<'a> {
+    src: &'a [u8],
+    lines: Lines<'a>,
+    /// Lowercased stage names, one per FROM so far (empty when unnamed).
+    stages: Vec<String>,
+    seen_from: bool,
+    globals: vars::Globals,
+    global_args: HashMap<String, GlobalArg>,
+    arg_uses: HashMap<String, ArgUse>,
+    refs: Vec<ImageRef>,
+}
+
+/// Where a value came from, for classification.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Position {
+    From,
+    /// `--from=` or a mount's `from=`: digits are stage indexes.
+    FromFlag,
+}
+
+impl Scanner<'_> {
+    fn run(&mut self) -> Result<(), ScanError> {
+        while let Some(logical) = self.lines.next_logical()? {
+            self.instruction(logical)?;
+        }
+        Ok(())
+    }
+
+    fn instruction(&mut self, logical: Logical) -> Result<(), ScanError> {
+        let line = std::mem::take(&mut self.lines.logical);
+        let result = self.dispatch(&line, logical);
+        self.lines.logical = line;
+        result
+    }
+
+    fn dispatch(&mut self, line: &[u8], logical: Logical) -> Result<(), ScanError> {
+        let cmd = split_command(line, 0..line.len());
+        let keyword = line[cmd.keyword.clone()].to_ascii_lowercase();
+        let (keyword, cmd, onbuild) = if keyword == b"onbuild" {
+            let sub = split_command(line, cmd.args.clone());
+            (line[sub.keyword.clone()].to_ascii_lowercase(), sub, true)
+        } else {
+            (keyword, cmd, false)
+        };
+        let instruction = match keyword.as_slice() {
+            b"from" if !onbuild => {
+                self.from(line, &cmd, logical);
+                return Ok(());
+            }
+            b"arg" if !onbuild => {
+                if !self.seen_from {
+                    self.global_arg(line, &cmd, logical);
+                }
+                return Ok(());
+            }
+            b"copy" => Instruction::Copy,
+            b"add" => Instruction::Add,
+            b"run" => Instruction::Run,
+            _ => return Ok(()),
+        };
+        let instruction = if onbuild {
+            instruction.onbuild()
+        } else {
+            instruction
+        };
+        for flag in &cmd.flags {
+            self.flag(flag, instruction, logical);
+        }
+        if !is_json(line, cmd.args.clone(), logical.first_line)? && contains(line, b"<<") {
+            for heredoc in lex::heredocs(line) {
+                if !self.lines.skip_heredoc(&heredoc.name, heredoc.chomp) {
+                    return Err(ScanError::new(
+                        logical.first_line,
+                        format!(
+                            "unterminated heredoc <<{}",
+                            String::from_utf8_lossy(&heredoc.name)
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn from(&mut self, line: &[u8], cmd: &lex::Command, logical: Logical) {
+        let words = split_whitespace(line, cmd.args.clone());
+        let Some(image) = words.first().cloned() else {
+            self.seen_from = true;
+            self.stages.push(String::new());
+            return;
+        };
+        let stage_name = match words.as_slice() {
+            [_, as_kw, name] if line[as_kw.clone()].eq_ignore_ascii_case(b"as") => {
+                String::from_utf8_lossy(&line[name.clone()]).to_lowercase()
+            }
+            _ => String::new(),
+        };
+        self.seen_from = true;
+        let raw = &line[image.clone()];
+        match vars::sole_variable(raw) {
+            Some(name) if self.global_args.contains_key(name) && !logical.ignored => {
+                let name = name.to_owned();
+                let found = self.word(line, image, Instruction::From, logical);
+                self.arg_uses.entry(name).or_default().sole_uses.push(found);
+            }
+            _ => {
+                for name in vars::referenced(raw) {
+                    self.arg_uses.entry(name).or_default().disqualified = true;
+                }
+                let found = self.word(line, image, Instruction::From, logical);
+                self.refs.push(found);
+            }
+        }
+        self.stages.push(stage_name);
+    }
+
+    /// Classifies a FROM image word (before its own stage name is defined).
+    fn word(
+        &self,
+        line: &[u8],
+        word: Range<usize>,
+        instruction: Instruction,
+        logical: Logical,
+    ) -> ImageRef {
+        let escape = self.lines.escape;
+        match unquote(line, word.clone(), escape) {
+            Err(_) => {
+                let lexed = Lexed::identity(line, word);
+                let mut found = self.located(instruction, &lexed, RefState::Invalid);
+                found.problem = Some("unterminated quote".into());
+                found
+            }
+            Ok(u) if u.has_variable => {
+                let state = match vars::expand(&line[word.clone()], escape, &self.globals) {
+                    Some(e) if e == "scratch" => RefState::Scratch,
+                    Some(e) if self.is_stage(&e, Position::From) => RefState::Stage,
+                    _ if logical.ignored => RefState::Ignored,
+                    _ => RefState::Variable,
+                };
+                self.located(instruction, &u.lexed, state)
+            }
+            Ok(u) => self.classify(instruction, &u.lexed, Position::From, logical.ignored),
+        }
+    }
+
+    /// A COPY/ADD `--from=` or RUN `--mount=…,from=` flag.
+    fn flag(&mut self, flag: &Lexed, instruction: Instruction, logical: Logical) {
+        let value = if let Some(v) = flag.text.strip_prefix(b"--from=") {
+            if matches!(instruction, Instruction::Run | Instruction::OnbuildRun) {
+                return;
+            }
+            let start = flag.text.len() - v.len();
+            Some(start..flag.text.len())
+        } else if flag.text.starts_with(b"--mount=") {
+            if !matches!(instruction, Instruction::Run | Instruction::OnbuildRun) {
+                return;
+            }
+            mount_from(&flag.text, b"--mount=".len())
+        } else {
+            None
+        };
+        let Some(range) = value.filter(|r| !r.is_empty()) else {
+            return;
+        };
+        let lexed = flag.slice(range);
+        let found = if has_variable(&lexed.text) {
+            for name in vars::referenced(&lexed.text) {
+                self.arg_uses.entry(name).or_default().disqualified = true;
+            }
+            let state = if logical.ignored {
+                RefState::Ignored
+            } else {
+                RefState::Variable
+            };
+            self.located(instruction, &lexed, state)
+        } else {
+            self.classify(instruction, &lexed, Position::FromFlag, logical.ignored)
+        };
+        self.refs.push(found);
+    }
+
+    /// A global ARG: records defaults for expansion and ARG-default pinning.
+    fn global_arg(&mut self, line: &[u8], cmd: &lex::Command, logical: Logical) {
+        let escape = self.lines.escape;
+        for word in lex::parse_words(line, cmd.args.clone(), escape) {
+            let raw = &line[word.clone()];
+            let (name, value) = match raw.iter().position(|b| *b == b'=') {
+                Some(eq) => (&raw[..eq], Some(word.start + eq + 1..word.end)),
+                None => (raw, None),
+            };
+            let name = String::from_utf8_lossy(name).into_owned();
+            let Some(value) = value else {
+                self.globals.insert(name.clone(), None);
+                self.global_args.remove(&name);
+                continue;
+            };
+            let value_raw = &line[value.clone()];
+            for used in vars::referenced(value_raw) {
+                self.arg_uses.entry(used).or_default().disqualified = true;
+            }
+            let expanded = vars::expand(value_raw, escape, &self.globals);
+            let literal = match unquote(line, value.clone(), escape) {
+                Ok(u) if !u.has_variable && !u.lexed.text.is_empty() => Some(self.classify(
+                    Instruction::Arg,
+                    &u.lexed,
+                    Position::From,
+                    logical.ignored,
+                )),
+                _ => None,
+            };
+            self.globals.insert(name.clone(), expanded);
+            self.global_args.insert(name, GlobalArg { literal });
+        }
+    }
+
+    /// State of a literal value (no variables) in an image position.
+    fn classify(
+        &self,
+        instruction: Instruction,
+        lexed: &Lexed,
+        position: Position,
+        ignored: bool,
+    ) -> ImageRef {
+        let text = lexed.text_lossy();
+        let state = if position == Position::From && text == "scratch" {
+            RefState::Scratch
+        } else if instruction != Instruction::Arg && self.is_stage(&text, position) {
+            RefState::Stage
+        } else if ignored {
+            RefState::Ignored
+        } else {
+            RefState::Unpinned
+        };
+        let mut found = self.located(instruction, lexed, state);
+        if state.is_image() {
+            match Reference::parse(&text) {
+                Ok(reference) => {
+                    if state == RefState::Unpinned && reference.digest().is_some() {
+                        found.state = RefState::Pinned;
+                    }
+                    found.reference = Some(reference);
+                }
+                Err(e) if state != RefState::Ignored => {
+                    found.state = RefState::Invalid;
+                    found.problem = Some(e.to_string());
+                }
+                Err(_) => {}
+            }
+            if found.span.is_none() && matches!(found.state, RefState::Pinned | RefState::Unpinned)
+            {
+                found.state = RefState::Split;
+            }
+        }
+        found
+    }
+
+    fn is_stage(&self, name: &str, position: Position) -> bool {
+        if position == Position::FromFlag && !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
+            return true;
+        }
+        let lower = name.to_lowercase();
+        !lower.is_empty() && self.stages.iter().any(|s| *s == lower)
+    }
+
+    /// Builds an [`ImageRef`] at the file position of `lexed`.
+    fn located(&self, instruction: Instruction, lexed: &Lexed, state: RefState) -> ImageRef {
+        let segments = &self.lines.segments;
+        let first = lexed.offsets.first().copied().unwrap_or(0);
+        let last = lexed.offsets.last().copied().unwrap_or(first);
+        let (start_seg, end_seg) = (segment_of(segments, first), segment_of(segments, last));
+        let file_offset = |seg: &Segment, logical: usize| seg.file_start + (logical - seg.logical_start);
+        let start = file_offset(start_seg, first);
+        let span = lexed
+            .source_range(0..lexed.offsets.len())
+            .filter(|_| std::ptr::eq(start_seg, end_seg))
+            .map(|r| start..start + r.len());
+        let column = self.src[start_seg.line_start..start]
+            .iter()
+            .filter(|b| (**b & 0xC0) != 0x80)
+            .count()
+            + 1;
+        ImageRef {
+            instruction,
+            original: lexed.text_lossy(),
+            span,
+            line: start_seg.line,
+            column,
+            end_line: end_seg.line,
+            state,
+            reference: None,
+            problem: None,
+        }
+    }
+
+    /// Resolves ARG-default pinning and returns every reference.
+    fn finish(mut self) -> Vec<ImageRef> {
+        for (name, uses) in std::mem::take(&mut self.arg_uses) {
+            let fed = self
+                .global_args
+                .get(&name)
+                .and_then(|a| a.literal.as_ref())
+                .filter(|lit| {
+                    !uses.disqualified
+                        && !uses.sole_uses.is_empty()
+                        && matches!(
+                            lit.state,
+                            RefState::Pinned | RefState::Unpinned | RefState::Ignored | RefState::Split
+                        )
+                        && lit.reference.is_some()
+                        && uses.sole_uses.iter().all(|u| u.state.is_image())
+                });
+            match fed {
+                Some(lit) => self.refs.push(lit.clone()),
+                None => self.refs.extend(uses.sole_uses),
+            }
+        }
+        self.refs
+    }
+}
+
+fn segment_of(segments: &[Segment], logical: usize) -> &Segment {
+    let i = segments.partition_point(|s| s.logical_start <= logical);
+    &segments[i.saturating_sub(1)]
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn has_variable(text: &[u8]) -> bool {
+    text.iter()
+        .enumerate()
+        .any(|(i, b)| *b == b'$' && lex::starts_variable(text.get(i + 1).copied()))
+}
+
+/// BuildKit's `parseMaybeJSON`: arguments that are a JSON array of strings are the exec form,
+/// which cannot hold heredocs. A JSON array with non-strings is a parse error in BuildKit.
+fn is_json(line: &[u8], args: Range<usize>, first_line: usize) -> Result<bool, ScanError> {
+    let text = &line[args];
+    if text.first() != Some(&b'[') {
+        return Ok(false);
+    }
+    match serde_json::from_slice::<Vec<serde_json::Value>>(text) {
+        Ok(items) if items.iter().all(serde_json::Value::is_string) => Ok(true),
+        Ok(_) => Err(ScanError::new(first_line, "Dockerfile JSON array is not a string array")),
+        Err(_) => Ok(false),
+    }
+}
+
+/// The byte range of the `from=` value in a `--mount=` flag's comma-separated fields.
+fn mount_from(text: &[u8], start: usize) -> Option<Range<usize>> {
+    let mut pos = start;
+    while pos <= text.len() {
+        let (field, next) = if text.get(pos) == Some(&b'"') {
+            let close = (pos + 1..text.len()).find(|i| text[*i] == b'"')?;
+            (pos + 1..close, close + 2)
+        } else {
+            let end = (pos..text.len()).find(|i| text[*i] == b',').unwrap_or(text.len());
+            (pos..end, end + 1)
+        };
+        let value = &text[field.clone()];
+        if let Some(eq) = value.iter().position(|b| *b == b'=') {
+            if value[..eq].eq_ignore_ascii_case(b"from") {
+                return Some(field.start + eq + 1..field.end);
+            }
+        }
+        pos = next;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,38 @@
+//! digestpin pins container image references in Dockerfiles to immutable digests.
+//!
+//! The library holds every capability; the `digestpin` binary only parses arguments and maps
+//! outcomes to exit codes. Parsing and planning are pure and synchronous.
+//!
+//! - [`dockerfile`] finds image references exactly as BuildKit sees them, with byte spans.
+//! - [`reference`] and [`digest`] are the reference grammar and the validated digest type.
+//! - [`rewrite`] and [`diff`] change exactly those bytes and show what changed.
+//! - [`files`] walks directories and writes files atomically.
+//! - [`engine`] runs the pipeline; [`report`] renders its outcomes.
+
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod diff;
+pub mod digest;
+pub mod dockerfile;
+pub mod engine;
+pub mod files;
+pub mod reference;
+pub mod report;
+pub mod rewrite;
+
+/// The process exit status, the same for every command: errors outrank findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ExitStatus {
+    /// Success, nothing to do.
+    Success = 0,
+    /// Findings: `--check` found unpinned or stale references, `--diff` has changes.
+    Findings = 1,
+    /// Bad arguments, an unreadable file, an invalid reference, a failed resolution.
+    Error = 2,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}

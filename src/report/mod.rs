@@ -1,0 +1,15 @@
+//! Rendering outcomes for people and programs. Every emitter writes to the `Write` it is given;
+//! the library never prints on its own.
+
+mod json;
+mod text;
+
+pub use json::{list_json, pin_json};
+pub use text::{check_text, list_text};
+
+use std::path::Path;
+
+/// A path as the user gave it (relative stays relative), with `/` separators.
+pub(crate) fn display_path(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
