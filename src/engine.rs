@@ -43,9 +43,9 @@ pub struct ScanReport {
 impl ScanReport {
     /// Whether any file failed or any reference is invalid.
     pub fn has_errors(&self) -> bool {
-        self.files.iter().any(|f| {
-            f.error.is_some() || f.refs.iter().any(|r| r.state == RefState::Invalid)
-        })
+        self.files
+            .iter()
+            .any(|f| f.error.is_some() || f.refs.iter().any(|r| r.state == RefState::Invalid))
     }
 }
 
@@ -224,13 +224,18 @@ fn plan_offline_ref(found: ImageRef) -> RefPlan {
             Status::Error,
             Some(format!(
                 "invalid reference: {}",
-                found.problem.as_deref().unwrap_or("invalid reference format")
+                found
+                    .problem
+                    .as_deref()
+                    .unwrap_or("invalid reference format")
             )),
         ),
         other => (Status::Skipped, Some(other.as_str().to_owned())),
     };
     let digest_before = found.reference.as_ref().and_then(|r| r.digest().cloned());
-    let digest_after = digest_before.clone().filter(|_| status == Status::Unchanged);
+    let digest_after = digest_before
+        .clone()
+        .filter(|_| status == Status::Unchanged);
     RefPlan {
         found,
         status,

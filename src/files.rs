@@ -12,10 +12,19 @@ use std::path::{Path, PathBuf};
 pub fn is_dockerfile_name(name: &str) -> bool {
     const EXACT: [&str; 2] = ["Dockerfile", "Containerfile"];
     const PREFIXES: [&str; 2] = ["Dockerfile.", "Containerfile."];
-    const SUFFIXES: [&str; 4] = [".Dockerfile", ".dockerfile", ".Containerfile", ".containerfile"];
+    const SUFFIXES: [&str; 4] = [
+        ".Dockerfile",
+        ".dockerfile",
+        ".Containerfile",
+        ".containerfile",
+    ];
     EXACT.contains(&name)
-        || PREFIXES.iter().any(|p| name.len() > p.len() && name.starts_with(p))
-        || SUFFIXES.iter().any(|s| name.len() > s.len() && name.ends_with(s))
+        || PREFIXES
+            .iter()
+            .any(|p| name.len() > p.len() && name.starts_with(p))
+        || SUFFIXES
+            .iter()
+            .any(|s| name.len() > s.len() && name.ends_with(s))
 }
 
 /// What walking the given paths found.
@@ -64,7 +73,9 @@ fn walk_dir(dir: &Path, strip_dot: bool, found: &mut Discovery) {
     for entry in walker {
         match entry {
             Ok(entry) => {
-                let is_file = entry.file_type().is_some_and(|t| t.is_file() || t.is_symlink());
+                let is_file = entry
+                    .file_type()
+                    .is_some_and(|t| t.is_file() || t.is_symlink());
                 let named = entry.file_name().to_str().is_some_and(is_dockerfile_name);
                 if is_file && named && entry.depth() > 0 {
                     let path = entry.into_path();
@@ -130,7 +141,14 @@ mod tests {
         ] {
             assert!(is_dockerfile_name(yes), "{yes}");
         }
-        for no in ["dockerfile", "Dockerfile.", ".dockerfile", "Dockerfile-dev", "README.md", "Makefile"] {
+        for no in [
+            "dockerfile",
+            "Dockerfile.",
+            ".dockerfile",
+            "Dockerfile-dev",
+            "README.md",
+            "Makefile",
+        ] {
             assert!(!is_dockerfile_name(no), "{no}");
         }
     }
@@ -146,7 +164,12 @@ mod tests {
         std::os::unix::fs::symlink(&file, &link).unwrap();
         write_atomic(&link, b"FROM b\n").unwrap();
         assert_eq!(std::fs::read(&file).unwrap(), b"FROM b\n");
-        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
         let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o640);
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())
@@ -161,14 +184,24 @@ mod tests {
     fn walks_names_respecting_ignore_files_and_hidden_dirs() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        for f in ["Dockerfile", "a/app.dockerfile", "a/README", "b/Containerfile.x", ".hidden/Dockerfile", "vendor/Dockerfile"] {
+        for f in [
+            "Dockerfile",
+            "a/app.dockerfile",
+            "a/README",
+            "b/Containerfile.x",
+            ".hidden/Dockerfile",
+            "vendor/Dockerfile",
+        ] {
             let p = root.join(f);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, "FROM a\n").unwrap();
         }
         std::fs::write(root.join(".gitignore"), "vendor/\n").unwrap();
         std::fs::create_dir_all(root.join("empty")).unwrap();
-        let found = discover(&[root.to_path_buf(), root.join("empty"), root.join("missing")], false);
+        let found = discover(
+            &[root.to_path_buf(), root.join("empty"), root.join("missing")],
+            false,
+        );
         let rel: Vec<String> = found
             .files
             .iter()

@@ -184,9 +184,10 @@ impl fmt::Debug for Reference {
 /// Checks the grammar first (so a malformed digest is `Format`), then our stricter rule.
 fn parse_digest(text: &str) -> Result<Digest, ReferenceError> {
     let (algorithm, hex) = text.split_once(':').ok_or(ReferenceError::Format)?;
-    let algorithm_ok = algorithm
-        .split(['-', '_', '+', '.'])
-        .all(|c| c.bytes().next().is_some_and(|b| b.is_ascii_alphabetic()) && c.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let algorithm_ok = algorithm.split(['-', '_', '+', '.']).all(|c| {
+        c.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+            && c.bytes().all(|b| b.is_ascii_alphanumeric())
+    });
     if !algorithm_ok || hex.len() < 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ReferenceError::Format);
     }
@@ -308,7 +309,9 @@ fn is_domain_component(component: &str) -> bool {
         (Some(first), Some(last)) => {
             first.is_ascii_alphanumeric()
                 && last.is_ascii_alphanumeric()
-                && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
         }
         _ => false,
     }
@@ -335,22 +338,67 @@ mod tests {
         let cases = [
             ("alpine", "docker.io", "library/alpine", Some("latest")),
             ("alpine:3.20", "docker.io", "library/alpine", Some("3.20")),
-            ("library/alpine:3.20", "docker.io", "library/alpine", Some("3.20")),
-            ("docker.io/library/alpine:3.20", "docker.io", "library/alpine", Some("3.20")),
-            ("docker.io/alpine", "docker.io", "library/alpine", Some("latest")),
-            ("index.docker.io/library/alpine:3.20", "docker.io", "library/alpine", Some("3.20")),
+            (
+                "library/alpine:3.20",
+                "docker.io",
+                "library/alpine",
+                Some("3.20"),
+            ),
+            (
+                "docker.io/library/alpine:3.20",
+                "docker.io",
+                "library/alpine",
+                Some("3.20"),
+            ),
+            (
+                "docker.io/alpine",
+                "docker.io",
+                "library/alpine",
+                Some("latest"),
+            ),
+            (
+                "index.docker.io/library/alpine:3.20",
+                "docker.io",
+                "library/alpine",
+                Some("3.20"),
+            ),
             ("bitnami/redis:7", "docker.io", "bitnami/redis", Some("7")),
-            ("localhost:5000/team/app:1.0", "localhost:5000", "team/app", Some("1.0")),
+            (
+                "localhost:5000/team/app:1.0",
+                "localhost:5000",
+                "team/app",
+                Some("1.0"),
+            ),
             ("localhost/app", "localhost", "app", Some("latest")),
-            ("registry.example.com:5000/team/sub/app:v1.2.3", "registry.example.com:5000", "team/sub/app", Some("v1.2.3")),
+            (
+                "registry.example.com:5000/team/sub/app:v1.2.3",
+                "registry.example.com:5000",
+                "team/sub/app",
+                Some("v1.2.3"),
+            ),
             ("[::1]:5000/app:dev", "[::1]:5000", "app", Some("dev")),
             ("[fe80::1]/app", "[fe80::1]", "app", Some("latest")),
             ("ghcr.io/org/img:tag", "ghcr.io", "org/img", Some("tag")),
             ("myhost:5000/app", "myhost:5000", "app", Some("latest")),
             ("Registry/app", "Registry", "app", Some("latest")),
-            ("cgr.dev/chainguard/python:latest-dev", "cgr.dev", "chainguard/python", Some("latest-dev")),
-            ("127.0.0.1:5000/demo/app:1.0", "127.0.0.1:5000", "demo/app", Some("1.0")),
-            ("a__b/c-d---e.f_g", "docker.io", "a__b/c-d---e.f_g", Some("latest")),
+            (
+                "cgr.dev/chainguard/python:latest-dev",
+                "cgr.dev",
+                "chainguard/python",
+                Some("latest-dev"),
+            ),
+            (
+                "127.0.0.1:5000/demo/app:1.0",
+                "127.0.0.1:5000",
+                "demo/app",
+                Some("1.0"),
+            ),
+            (
+                "a__b/c-d---e.f_g",
+                "docker.io",
+                "a__b/c-d---e.f_g",
+                Some("latest"),
+            ),
         ];
         for (text, registry, repository, tag) in cases {
             let r = Reference::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
@@ -363,7 +411,8 @@ mod tests {
 
     #[test]
     fn digests_and_tags() {
-        let r = Reference::parse(&format!("cgr.dev/chainguard/static:latest@sha256:{HEX64}")).unwrap();
+        let r =
+            Reference::parse(&format!("cgr.dev/chainguard/static:latest@sha256:{HEX64}")).unwrap();
         assert_eq!(r.tag(), Some("latest"));
         assert_eq!(r.digest().unwrap().hex(), HEX64);
         let r = Reference::parse(&format!("cgr.dev/chainguard/static@sha256:{HEX64}")).unwrap();
@@ -380,7 +429,10 @@ mod tests {
         assert_eq!(r.pinned_to(&d, true), format!("python:3.12@sha256:{HEX64}"));
         assert_eq!(r.pinned_to(&d, false), format!("python@sha256:{HEX64}"));
         let old = Reference::parse(&format!("python:3.12@sha256:{}", "f".repeat(64))).unwrap();
-        assert_eq!(old.pinned_to(&d, true), format!("python:3.12@sha256:{HEX64}"));
+        assert_eq!(
+            old.pinned_to(&d, true),
+            format!("python:3.12@sha256:{HEX64}")
+        );
     }
 
     #[test]
@@ -389,13 +441,25 @@ mod tests {
         let cases: Vec<(String, ReferenceError)> = vec![
             ("".into(), ReferenceError::Empty),
             ("Alpine".into(), ReferenceError::Uppercase),
-            ("cgr.dev/Chainguard/python".into(), ReferenceError::Uppercase),
+            (
+                "cgr.dev/Chainguard/python".into(),
+                ReferenceError::Uppercase,
+            ),
             ("alpine:".into(), ReferenceError::Tag),
             ("alpine:-x".into(), ReferenceError::Tag),
             (format!("alpine:{}", "a".repeat(129)), ReferenceError::Tag),
             ("alpine@sha256:abc".into(), ReferenceError::Format),
-            (format!("alpine@sha384:{HEX64}"), ReferenceError::Digest(DigestError::UnsupportedAlgorithm)),
-            (format!("alpine@sha256:{}", HEX64.to_uppercase()), ReferenceError::Digest(DigestError::BadHex { algorithm: "sha256", expected: 64 })),
+            (
+                format!("alpine@sha384:{HEX64}"),
+                ReferenceError::Digest(DigestError::UnsupportedAlgorithm),
+            ),
+            (
+                format!("alpine@sha256:{}", HEX64.to_uppercase()),
+                ReferenceError::Digest(DigestError::BadHex {
+                    algorithm: "sha256",
+                    expected: 64,
+                }),
+            ),
             ("a//b".into(), ReferenceError::Format),
             ("/a".into(), ReferenceError::Format),
             ("a/".into(), ReferenceError::Format),

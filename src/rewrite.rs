@@ -61,13 +61,22 @@ mod tests {
     fn replaces_only_the_spans() {
         let src = b"\xEF\xBB\xBFFROM a:1 \r\nRUN x\r\nFROM b\t# c";
         let out = apply(src, &[edit(26..27, "b@sha256:x"), edit(8..11, "a:1@d")]).unwrap();
-        assert_eq!(out, b"\xEF\xBB\xBFFROM a:1@d \r\nRUN x\r\nFROM b@sha256:x\t# c".to_vec());
+        assert_eq!(
+            out,
+            b"\xEF\xBB\xBFFROM a:1@d \r\nRUN x\r\nFROM b@sha256:x\t# c".to_vec()
+        );
     }
 
     #[test]
     fn rejects_overlaps_and_out_of_bounds() {
-        assert!(matches!(apply(b"abcdef", &[edit(1..3, "x"), edit(2..4, "y")]), Err(RewriteError::Overlap(..))));
-        assert!(matches!(apply(b"abc", &[edit(2..9, "x")]), Err(RewriteError::OutOfBounds(..))));
+        assert!(matches!(
+            apply(b"abcdef", &[edit(1..3, "x"), edit(2..4, "y")]),
+            Err(RewriteError::Overlap(..))
+        ));
+        assert!(matches!(
+            apply(b"abc", &[edit(2..9, "x")]),
+            Err(RewriteError::OutOfBounds(..))
+        ));
         assert_eq!(apply(b"abc", &[]).unwrap(), b"abc");
     }
 }

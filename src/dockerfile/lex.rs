@@ -299,7 +299,8 @@ pub(super) fn unquote(
                         has_variable = true;
                     }
                     let next = line.get(pos + 1).filter(|_| pos + 1 < end);
-                    if c == escape && next.is_some_and(|n| matches!(n, b'"' | b'$') || *n == escape) {
+                    if c == escape && next.is_some_and(|n| matches!(n, b'"' | b'$') || *n == escape)
+                    {
                         pos += 1;
                     }
                     out.push(line[pos], pos);
@@ -313,7 +314,9 @@ pub(super) fn unquote(
                 pos += 2;
             }
             _ => {
-                if b == b'$' && starts_variable(line.get(pos + 1).filter(|_| pos + 1 < end).copied()) {
+                if b == b'$'
+                    && starts_variable(line.get(pos + 1).filter(|_| pos + 1 < end).copied())
+                {
                     has_variable = true;
                 }
                 out.push(b, pos);
@@ -384,7 +387,8 @@ fn shell_words(line: &[u8]) -> Vec<Vec<u8>> {
         match b {
             b'\'' | b'"' => {
                 let close = (pos + 1..line.len()).find(|i| {
-                    line[*i] == b && (b == b'\'' || line[*i - 1] != b'\\' || escaped_backslash(line, *i - 1))
+                    line[*i] == b
+                        && (b == b'\'' || line[*i - 1] != b'\\' || escaped_backslash(line, *i - 1))
                 });
                 let close = close.unwrap_or(line.len() - 1);
                 word.extend_from_slice(&line[pos..=close]);
@@ -451,7 +455,7 @@ pub(super) fn skip_variable(line: &[u8], pos: usize) -> usize {
             }
             i
         }
-        Some(b) if matches!(b, b'*' | b'#' | b'@' | b'?' | b'-' | b'$' | b'!') => i + 1,
+        Some(b'*' | b'#' | b'@' | b'?' | b'-' | b'$' | b'!') => i + 1,
         _ => {
             while i < line.len() {
                 match decode_char(&line[i..]) {

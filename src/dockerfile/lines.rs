@@ -234,7 +234,10 @@ fn directive(line: &[u8]) -> Option<(&[u8], &[u8])> {
     if !rest.first()?.is_ascii_alphabetic() {
         return None;
     }
-    let key_len = rest.iter().take_while(|b| b.is_ascii_alphanumeric()).count();
+    let key_len = rest
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric())
+        .count();
     let (key, rest) = rest.split_at(key_len);
     let rest = &rest[rest.iter().take_while(|b| is_re2_space(**b)).count()..];
     let rest = rest.strip_prefix(b"=")?;
@@ -298,7 +301,12 @@ pub(super) fn decode_char(bytes: &[u8]) -> Option<(char, usize)> {
 /// Removes a trailing `ESC[ \t]*`; returns the remaining length and whether the logical line
 /// ends here.
 fn trim_continuation(line: &[u8], escape: u8) -> (usize, bool) {
-    let end = line.len() - line.iter().rev().take_while(|b| matches!(b, b' ' | b'\t')).count();
+    let end = line.len()
+        - line
+            .iter()
+            .rev()
+            .take_while(|b| matches!(b, b' ' | b'\t'))
+            .count();
     if end > 0 && line[end - 1] == escape {
         (end - 1, false)
     } else {
@@ -327,10 +335,7 @@ mod tests {
         let src = "FROM a \\  \n  # c\n\n   AS b\r\nRUN x \\\n\t\n y\n";
         assert_eq!(
             logical_lines(src),
-            vec![
-                ("FROM a    AS b".to_owned(), 1),
-                ("RUN x  y".to_owned(), 5)
-            ]
+            vec![("FROM a    AS b".to_owned(), 1), ("RUN x  y".to_owned(), 5)]
         );
     }
 

@@ -61,7 +61,7 @@ impl RefState {
 
 impl fmt::Display for RefState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -409,12 +409,9 @@ impl Scanner<'_> {
             }
             let expanded = vars::expand(value_raw, escape, &self.globals);
             let literal = match unquote(line, value.clone(), escape) {
-                Ok(u) if !u.has_variable && !u.lexed.text.is_empty() => Some(self.classify(
-                    Instruction::Arg,
-                    &u.lexed,
-                    Position::From,
-                    logical.ignored,
-                )),
+                Ok(u) if !u.has_variable && !u.lexed.text.is_empty() => {
+                    Some(self.classify(Instruction::Arg, &u.lexed, Position::From, logical.ignored))
+                }
                 _ => None,
             };
             self.globals.insert(name.clone(), expanded);
@@ -464,11 +461,14 @@ impl Scanner<'_> {
     }
 
     fn is_stage(&self, name: &str, position: Position) -> bool {
-        if position == Position::FromFlag && !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
+        if position == Position::FromFlag
+            && !name.is_empty()
+            && name.bytes().all(|b| b.is_ascii_digit())
+        {
             return true;
         }
         let lower = name.to_lowercase();
-        !lower.is_empty() && self.stages.iter().any(|s| *s == lower)
+        !lower.is_empty() && self.stages.contains(&lower)
     }
 
     /// Builds an [`ImageRef`] at the file position of `lexed`.
@@ -477,7 +477,8 @@ impl Scanner<'_> {
         let first = lexed.offsets.first().copied().unwrap_or(0);
         let last = lexed.offsets.last().copied().unwrap_or(first);
         let (start_seg, end_seg) = (segment_of(segments, first), segment_of(segments, last));
-        let file_offset = |seg: &Segment, logical: usize| seg.file_start + (logical - seg.logical_start);
+        let file_offset =
+            |seg: &Segment, logical: usize| seg.file_start + (logical - seg.logical_start);
         let start = file_offset(start_seg, first);
         let span = lexed
             .source_range(0..lexed.offsets.len())
@@ -513,7 +514,10 @@ impl Scanner<'_> {
                         && !uses.sole_uses.is_empty()
                         && matches!(
                             lit.state,
-                            RefState::Pinned | RefState::Unpinned | RefState::Ignored | RefState::Split
+                            RefState::Pinned
+                                | RefState::Unpinned
+                                | RefState::Ignored
+                                | RefState::Split
                         )
                         && lit.reference.is_some()
                         && uses.sole_uses.iter().all(|u| u.state.is_image())
@@ -551,7 +555,10 @@ fn is_json(line: &[u8], args: Range<usize>, first_line: usize) -> Result<bool, S
     }
     match serde_json::from_slice::<Vec<serde_json::Value>>(text) {
         Ok(items) if items.iter().all(serde_json::Value::is_string) => Ok(true),
-        Ok(_) => Err(ScanError::new(first_line, "Dockerfile JSON array is not a string array")),
+        Ok(_) => Err(ScanError::new(
+            first_line,
+            "Dockerfile JSON array is not a string array",
+        )),
         Err(_) => Ok(false),
     }
 }
@@ -564,7 +571,9 @@ fn mount_from(text: &[u8], start: usize) -> Option<Range<usize>> {
             let close = (pos + 1..text.len()).find(|i| text[*i] == b'"')?;
             (pos + 1..close, close + 2)
         } else {
-            let end = (pos..text.len()).find(|i| text[*i] == b',').unwrap_or(text.len());
+            let end = (pos..text.len())
+                .find(|i| text[*i] == b',')
+                .unwrap_or(text.len());
             (pos..end, end + 1)
         };
         let value = &text[field.clone()];

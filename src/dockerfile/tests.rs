@@ -12,12 +12,24 @@ fn refs(src: &str) -> Vec<(&'static str, String, RefState, usize, usize)> {
             if let Some(span) = &r.span {
                 assert_eq!(&src[span.clone()], r.original, "span of {r:?}");
             }
-            (r.instruction.as_str(), r.original, r.state, r.line, r.column)
+            (
+                r.instruction.as_str(),
+                r.original,
+                r.state,
+                r.line,
+                r.column,
+            )
         })
         .collect()
 }
 
-fn r(i: &'static str, o: &str, s: RefState, line: usize, col: usize) -> (&'static str, String, RefState, usize, usize) {
+fn r(
+    i: &'static str,
+    o: &str,
+    s: RefState,
+    line: usize,
+    col: usize,
+) -> (&'static str, String, RefState, usize, usize) {
     (i, o.to_owned(), s, line, col)
 }
 
@@ -50,7 +62,8 @@ fn a_stage_is_only_an_earlier_stage() {
 
 #[test]
 fn scratch_pinned_and_uppercase_scratch() {
-    let src = format!("FROM scratch\nFROM img:1@sha256:{HEX}\nfrom img@sha256:{HEX}\nFROM SCRATCH\n");
+    let src =
+        format!("FROM scratch\nFROM img:1@sha256:{HEX}\nfrom img@sha256:{HEX}\nFROM SCRATCH\n");
     let got = refs(&src);
     assert_eq!(got[0].2, Scratch);
     assert_eq!(got[1].2, Pinned);
@@ -97,7 +110,10 @@ fn escape_directive_backtick() {
     let src = "# escape=`\nFROM cgr.dev/x:1 `\n    AS base\nCOPY --from=base C:\\a C:\\b\n";
     assert_eq!(
         refs(src),
-        vec![r("FROM", "cgr.dev/x:1", Unpinned, 2, 6), r("COPY", "base", Stage, 4, 13)]
+        vec![
+            r("FROM", "cgr.dev/x:1", Unpinned, 2, 6),
+            r("COPY", "base", Stage, 4, 13)
+        ]
     );
 }
 
@@ -106,14 +122,26 @@ fn crlf_bom_and_columns_in_characters() {
     let src = "\u{feff}FROM a:1\r\nLABEL x=\"é\"\r\nFROM \t b:2 AS é\r\n";
     assert_eq!(
         refs(src),
-        vec![r("FROM", "a:1", Unpinned, 1, 6), r("FROM", "b:2", Unpinned, 3, 8)]
+        vec![
+            r("FROM", "a:1", Unpinned, 1, 6),
+            r("FROM", "b:2", Unpinned, 3, 8)
+        ]
     );
 }
 
 #[test]
 fn global_arg_default_feeding_from_is_reported_at_the_arg() {
     let src = "ARG BASE=cgr.dev/chainguard/python:latest\nFROM ${BASE} AS one\nARG BASE\nRUN echo $BASE\nFROM $BASE\n";
-    assert_eq!(refs(src), vec![r("ARG", "cgr.dev/chainguard/python:latest", Unpinned, 1, 10)]);
+    assert_eq!(
+        refs(src),
+        vec![r(
+            "ARG",
+            "cgr.dev/chainguard/python:latest",
+            Unpinned,
+            1,
+            10
+        )]
+    );
     let quoted = "ARG BASE=\"img:1\"\nFROM \"${BASE}\"\n";
     assert_eq!(refs(quoted), vec![r("ARG", "img:1", Unpinned, 1, 11)]);
 }
@@ -123,12 +151,28 @@ fn arg_default_used_otherwise_is_not_pinned_in_place() {
     let src = "ARG BASE=img:1\nFROM ${BASE}\nFROM ${BASE}-dev\n";
     assert_eq!(
         refs(src),
-        vec![r("FROM", "${BASE}", Variable, 2, 6), r("FROM", "${BASE}-dev", Variable, 3, 6)]
+        vec![
+            r("FROM", "${BASE}", Variable, 2, 6),
+            r("FROM", "${BASE}-dev", Variable, 3, 6)
+        ]
     );
-    let partial = "ARG REGISTRY=cgr.dev\nARG TAG=latest\nFROM ${REGISTRY}/chainguard/python:${TAG}\n";
-    assert_eq!(refs(partial), vec![r("FROM", "${REGISTRY}/chainguard/python:${TAG}", Variable, 3, 6)]);
+    let partial =
+        "ARG REGISTRY=cgr.dev\nARG TAG=latest\nFROM ${REGISTRY}/chainguard/python:${TAG}\n";
+    assert_eq!(
+        refs(partial),
+        vec![r(
+            "FROM",
+            "${REGISTRY}/chainguard/python:${TAG}",
+            Variable,
+            3,
+            6
+        )]
+    );
     let no_default = "ARG IMAGE\nFROM ${IMAGE}\n";
-    assert_eq!(refs(no_default), vec![r("FROM", "${IMAGE}", Variable, 2, 6)]);
+    assert_eq!(
+        refs(no_default),
+        vec![r("FROM", "${IMAGE}", Variable, 2, 6)]
+    );
     let unused = "ARG BASE=img:1\nFROM other\n";
     assert_eq!(refs(unused), vec![r("FROM", "other", Unpinned, 2, 6)]);
     let stage_arg = "FROM a AS base\nARG X=img:1\nFROM ${X}\n";
@@ -163,7 +207,8 @@ fn onbuild_forms() {
 
 #[test]
 fn ignore_comment_skips_the_next_instruction() {
-    let src = "# digestpin: ignore\nFROM a:1\nFROM b:1\n# digestpin: ignore\nCOPY --from=c:1 /a /b\n";
+    let src =
+        "# digestpin: ignore\nFROM a:1\nFROM b:1\n# digestpin: ignore\nCOPY --from=c:1 /a /b\n";
     let states: Vec<RefState> = refs(src).into_iter().map(|r| r.2).collect();
     assert_eq!(states, [Ignored, Unpinned, Ignored]);
 }
@@ -172,7 +217,10 @@ fn ignore_comment_skips_the_next_instruction() {
 fn invalid_references_carry_a_reason() {
     let scan = scan(b"FROM cgr.dev/Chainguard/x:1\nFROM \"unterminated\n");
     assert_eq!(scan.refs[0].state, Invalid);
-    assert_eq!(scan.refs[0].problem.as_deref(), Some("repository name must be lowercase"));
+    assert_eq!(
+        scan.refs[0].problem.as_deref(),
+        Some("repository name must be lowercase")
+    );
     assert_eq!(scan.refs[1].state, Invalid);
 }
 

@@ -25,9 +25,7 @@ pub(super) fn sole_variable(word: &[u8]) -> Option<&str> {
 
 fn is_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
         && chars.all(|c| c.is_alphanumeric() || c == '_')
 }
 
@@ -41,7 +39,9 @@ pub(super) fn referenced(word: &[u8]) -> Vec<String> {
             let braced = word.get(start) == Some(&b'{');
             let name_start = if braced { start + 1 } else { start };
             let name_end = (name_start..word.len())
-                .find(|j| !(word[*j].is_ascii_alphanumeric() || word[*j] == b'_' || word[*j] >= 0x80))
+                .find(|j| {
+                    !(word[*j].is_ascii_alphanumeric() || word[*j] == b'_' || word[*j] >= 0x80)
+                })
                 .unwrap_or(word.len());
             if name_end > name_start {
                 names.push(String::from_utf8_lossy(&word[name_start..name_end]).into_owned());
@@ -149,7 +149,9 @@ impl Expander<'_> {
                 {
                     self.pos += 1;
                 }
-                let name = std::str::from_utf8(&self.word[start..self.pos]).ok()?.to_owned();
+                let name = std::str::from_utf8(&self.word[start..self.pos])
+                    .ok()?
+                    .to_owned();
                 if name.is_empty() {
                     return None;
                 }
@@ -225,8 +227,14 @@ mod tests {
     fn expands_the_documented_forms() {
         let g = globals();
         let cases = [
-            ("${REGISTRY}/${ORG}/python:${TAG}", "cgr.dev/chainguard/python:latest"),
-            ("$REGISTRY/$ORG/static:$TAG", "cgr.dev/chainguard/static:latest"),
+            (
+                "${REGISTRY}/${ORG}/python:${TAG}",
+                "cgr.dev/chainguard/python:latest",
+            ),
+            (
+                "$REGISTRY/$ORG/static:$TAG",
+                "cgr.dev/chainguard/static:latest",
+            ),
             ("node:${UNSET:-latest}", "node:latest"),
             ("node:${EMPTY:-x}", "node:x"),
             ("node:${EMPTY-x}", "node:"),
@@ -240,7 +248,11 @@ mod tests {
             ("${UNSET:-${ORG}}/x", "chainguard/x"),
         ];
         for (word, want) in cases {
-            assert_eq!(expand(word.as_bytes(), b'\\', &g).as_deref(), Some(want), "{word}");
+            assert_eq!(
+                expand(word.as_bytes(), b'\\', &g).as_deref(),
+                Some(want),
+                "{word}"
+            );
         }
         assert_eq!(expand(b"${TAG#l}", b'\\', &g), None);
         assert_eq!(expand(b"${UNSET:?boom}", b'\\', &g), None);
@@ -253,9 +265,6 @@ mod tests {
         assert_eq!(sole_variable(b"\"${BASE}\""), Some("BASE"));
         assert_eq!(sole_variable(b"${BASE}-dev"), None);
         assert_eq!(sole_variable(b"${BASE:-x}"), None);
-        assert_eq!(
-            referenced(b"${A}/$B:${C:-$D}"),
-            ["A", "B", "C", "D"]
-        );
+        assert_eq!(referenced(b"${A}/$B:${C:-$D}"), ["A", "B", "C", "D"]);
     }
 }

@@ -59,15 +59,26 @@ pub fn check_text(
             let reason = plan.reason.as_deref().unwrap_or("");
             match plan.status {
                 Status::Pinned => match &plan.digest_after {
-                    Some(d) => writeln!(out, "{at}: {} {}: not pinned (would pin to {d})", r.instruction, r.original)?,
-                    None => writeln!(out, "{at}: {} {}: not pinned to a digest", r.instruction, r.original)?,
+                    Some(d) => writeln!(
+                        out,
+                        "{at}: {} {}: not pinned (would pin to {d})",
+                        r.instruction, r.original
+                    )?,
+                    None => writeln!(
+                        out,
+                        "{at}: {} {}: not pinned to a digest",
+                        r.instruction, r.original
+                    )?,
                 },
                 Status::Updated => writeln!(
                     out,
                     "{at}: {} {}: stale digest{}",
                     r.instruction,
                     r.original,
-                    plan.digest_after.as_ref().map(|d| format!(" (now {d})")).unwrap_or_default()
+                    plan.digest_after
+                        .as_ref()
+                        .map(|d| format!(" (now {d})"))
+                        .unwrap_or_default()
                 )?,
                 Status::Error => writeln!(err, "error: {at}: {}: {reason}", r.original)?,
                 Status::Skipped if !quiet && reason != "ignored" => {
@@ -87,7 +98,11 @@ pub fn check_text(
         let files_with = report
             .files
             .iter()
-            .filter(|f| f.refs.iter().any(|r| matches!(r.status, Status::Pinned | Status::Updated)))
+            .filter(|f| {
+                f.refs
+                    .iter()
+                    .any(|r| matches!(r.status, Status::Pinned | Status::Updated))
+            })
             .count();
         writeln!(
             err,

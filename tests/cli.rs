@@ -1,0 +1,288 @@
+//! The command-line contract for `list` and `pin --check --offline`: exit codes, stdout and
+//! stderr together, JSON shape, output order, and files left untouched.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn digestpin(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("digestpin").expect("binary");
+    cmd.current_dir(dir).env_remove("NO_COLOR");
+    cmd
+}
+
+fn write(dir: &Path, rel: &str, contents: &[u8]) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, contents).expect("write");
+}
+
+fn json(output: &[u8]) -> Value {
+    serde_json::from_slice(output).expect("stdout is one JSON document")
+}
+
+#[test]
+fn list_walks_the_current_directory_in_sorted_order_with_relative_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "b/Dockerfile",
+        b"FROM cgr.dev/chainguard/go:latest\n",
+    );
+    write(
+        dir.path(),
+        "a/app.dockerfile",
+        b"FROM alpine:3.20 AS base\nCOPY --from=base /a /b\n",
+    );
+    write(dir.path(), "Containerfile", b"FROM scratch\n");
+    write(dir.path(), "notes.txt", b"FROM ignored:1\n");
+    digestpin(dir.path())
+        .arg("list")
+        .assert()
+        .success()
+        .stdout(
+            "Containerfile:1:6: scratch  FROM scratch\n\
+             a/app.dockerfile:1:6: unpinned FROM alpine:3.20\n\
+             a/app.dockerfile:2:13: stage    COPY base\n\
+             b/Dockerfile:1:6: unpinned FROM cgr.dev/chainguard/go:latest\n",
+        )
+        .stderr("");
+}
+
+#[test]
+fn list_json_has_the_documented_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "Dockerfile",
+        b"# syntax=docker/dockerfile:1\nFROM cgr.dev/chainguard/go:latest\n",
+    );
+    let out = digestpin(dir.path())
+        .args(["list", "--format", "json", "Dockerfile"])
+        .assert()
+        .success();
+    let doc = json(&out.get_output().stdout);
+    assert_eq!(
+        doc,
+        serde_json::json!({"files": [{"path": "Dockerfile", "error": null,
+            "refs": [{"line": 2, "column": 6, "end_line": 2, "instruction": "FROM",
+                      "original": "cgr.dev/chainguard/go:latest", "state": "unpinned",
+                      "registry": "cgr.dev", "repository": "chainguard/go", "tag": "latest",
+                      "digest": null}]}]})
+    );
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let keys: Vec<usize> = [
+        "\"line\"",
+        "\"column\"",
+        "\"end_line\"",
+        "\"instruction\"",
+        "\"original\"",
+        "\"state\"",
+        "\"registry\"",
+        "\"repository\"",
+        "\"tag\"",
+        "\"digest\"",
+    ]
+    .iter()
+    .map(|k| text.find(k).expect("key present"))
+    .collect();
+    assert!(
+        keys.windows(2).all(|w| w[0] < w[1]),
+        "keys in documented order"
+    );
+}
+
+#[test]
+fn missing_file_is_an_error_but_other_files_are_still_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "Dockerfile", b"FROM alpine:3\n");
+    digestpin(dir.path())
+        .args(["list", "missing/Dockerfile", "Dockerfile"])
+        .assert()
+        .code(2)
+        .stdout("Dockerfile:1:6: unpinned FROM alpine:3\n")
+        .stderr("error: missing/Dockerfile: no such file or directory\n");
+}
+
+#[test]
+fn directory_without_dockerfiles_warns_and_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "src/main.rs", b"fn main() {}\n");
+    digestpin(dir.path())
+        .args(["list", "src"])
+        .assert()
+        .success()
+        .stdout("")
+        .stderr("warning: src: no Dockerfiles found\n");
+    digestpin(dir.path())
+        .args(["pin", "--check", "--offline", "src"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "warning: src: no Dockerfiles found",
+        ));
+}
+
+#[test]
+fn bad_input_is_reported_with_file_and_line_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "utf8/Dockerfile",
+        b"FROM alpine:3\nRUN echo \xff\xfe\n",
+    );
+    write(dir.path(), "nul/Dockerfile", b"FROM alpine:3\n\0\0\0");
+    write(
+        dir.path(),
+        "heredoc/Dockerfile",
+        b"FROM alpine:3\nRUN <<EOF\necho hi\n",
+    );
+    write(
+        dir.path(),
+        "grammar/Dockerfile",
+        b"FROM alpine:3\nFROM cgr.dev/Chainguard/Python:latest\n",
+    );
+    write(
+        dir.path(),
+        "escape/Dockerfile",
+        b"# escape=x\nFROM alpine:3\n",
+    );
+    let before: Vec<Vec<u8>> = ["utf8", "nul", "heredoc", "grammar", "escape"]
+        .iter()
+        .map(|d| std::fs::read(dir.path().join(d).join("Dockerfile")).unwrap())
+        .collect();
+    digestpin(dir.path())
+        .arg("list")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("error: utf8/Dockerfile:2: not valid UTF-8 text"))
+        .stderr(predicate::str::contains("error: nul/Dockerfile:2: contains a NUL byte"))
+        .stderr(predicate::str::contains("error: heredoc/Dockerfile:2: unterminated heredoc <<EOF"))
+        .stderr(predicate::str::contains("error: escape/Dockerfile:1: invalid escape token"))
+        .stdout(predicate::str::contains(
+            "grammar/Dockerfile:2:6: invalid  FROM cgr.dev/Chainguard/Python:latest (repository name must be lowercase)",
+        ));
+    digestpin(dir.path())
+        .args(["pin", "--check", "--offline", "grammar"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "error: grammar/Dockerfile:2:6: cgr.dev/Chainguard/Python:latest: invalid reference: repository name must be lowercase",
+        ));
+    let after: Vec<Vec<u8>> = ["utf8", "nul", "heredoc", "grammar", "escape"]
+        .iter()
+        .map(|d| std::fs::read(dir.path().join(d).join("Dockerfile")).unwrap())
+        .collect();
+    assert_eq!(before, after, "no file is modified");
+}
+
+#[test]
+fn check_offline_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let pinned = format!(
+        "FROM cgr.dev/chainguard/go:latest@sha256:{HEX} AS build\nFROM scratch\nCOPY --from=build /a /a\n"
+    );
+    write(dir.path(), "ok/Dockerfile", pinned.as_bytes());
+    write(
+        dir.path(),
+        "bad/Dockerfile",
+        b"FROM alpine:3.20\r\nRUN true\r\n",
+    );
+    digestpin(dir.path())
+        .args(["pin", "--check", "--offline", "ok"])
+        .assert()
+        .success()
+        .stdout("")
+        .stderr("digestpin: 0 of 1 image reference not pinned in 0 of 1 file (1 pinned, 0 skipped, 0 errors)\n");
+    digestpin(dir.path())
+        .args(["pin", "--check", "--offline", "--quiet", "ok", "bad"])
+        .assert()
+        .code(1)
+        .stdout("bad/Dockerfile:1:6: FROM alpine:3.20: not pinned to a digest\n")
+        .stderr("");
+}
+
+#[test]
+fn check_offline_json_reports_what_would_happen() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = format!(
+        "ARG BASE=cgr.dev/chainguard/python:latest\nFROM ${{BASE}} AS a\nFROM img:1@sha256:{HEX}\n# digestpin: ignore\nFROM vendored:1\nFROM ${{REG}}/x:1\n"
+    );
+    write(dir.path(), "Dockerfile", src.as_bytes());
+    let out = digestpin(dir.path())
+        .args(["pin", "--check", "--offline", "--format", "json"])
+        .assert()
+        .code(1);
+    let doc = json(&out.get_output().stdout);
+    let file = &doc["files"][0];
+    assert_eq!(file["path"], "Dockerfile");
+    assert_eq!(file["changed"], false);
+    let statuses: Vec<(&str, &str, Value)> = file["refs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["instruction"].as_str().unwrap(),
+                r["status"].as_str().unwrap(),
+                r["reason"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("ARG", "pinned", Value::Null),
+            ("FROM", "unchanged", Value::Null),
+            ("FROM", "skipped", "ignored".into()),
+            ("FROM", "skipped", "variable".into()),
+        ]
+    );
+    assert_eq!(file["refs"][1]["digest_before"], format!("sha256:{HEX}"));
+    assert_eq!(
+        doc["summary"],
+        serde_json::json!({"files": 1, "refs": 4, "pinned": 1, "updated": 0, "unchanged": 1, "skipped": 2, "errors": 0})
+    );
+}
+
+#[test]
+fn check_offline_changes_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = b"\xEF\xBB\xBFFROM alpine:3.20 \r\n# comment\r\nRUN true";
+    write(dir.path(), "Dockerfile", src);
+    digestpin(dir.path())
+        .args(["pin", "--check", "--offline"])
+        .assert()
+        .code(1);
+    assert_eq!(std::fs::read(dir.path().join("Dockerfile")).unwrap(), src);
+}
+
+#[test]
+fn explicitly_named_files_are_read_whatever_their_name() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "build/base.txt", b"FROM alpine:3\n");
+    digestpin(dir.path())
+        .args(["list", "build/base.txt"])
+        .assert()
+        .success()
+        .stdout("build/base.txt:1:6: unpinned FROM alpine:3\n");
+}
+
+#[test]
+fn help_shows_examples_for_every_command() {
+    for cmd in ["list", "pin"] {
+        let dir = tempfile::tempdir().unwrap();
+        digestpin(dir.path())
+            .args([cmd, "--help"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("Examples:"))
+            .stdout(predicate::str::contains("Exit codes"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    digestpin(dir.path()).arg("--bogus").assert().code(2);
+}
