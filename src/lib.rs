@@ -17,8 +17,10 @@ pub mod dockerfile;
 pub mod engine;
 pub mod files;
 pub mod reference;
+pub mod registry;
 pub mod report;
 pub mod rewrite;
+pub mod timespec;
 
 /// The process exit status, the same for every command: errors outrank findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -1,0 +1,225 @@
+//! Registry authentication: `WWW-Authenticate` challenges and the token cache.
+//!
+//! A challenge is parsed properly (RFC 7235 auth-params; quoted values may hold commas and
+//! escaped quotes; several challenges may share one header). Bearer tokens are cached per
+//! (registry, scope) until they expire (60 s when the server does not say); cgr.dev scopes are
+//! one repository, so a token is never reused across repositories.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One parsed challenge, e.g. `Bearer realm="…",service="…",scope="…"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// Lowercased scheme: `bearer`, `basic`.
+    pub scheme: String,
+    /// Lowercased parameter names → unquoted values.
+    pub params: HashMap<String, String>,
+}
+
+impl Challenge {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+}
+
+/// Parses every challenge in a `WWW-Authenticate` header value.
+pub fn parse_challenges(header: &str) -> Vec<Challenge> {
+    let bytes = header.as_bytes();
+    let mut pos = 0;
+    let mut out: Vec<Challenge> = Vec::new();
+    let is_tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    let skip = |pos: &mut usize, set: &[u8]| {
+        while *pos < bytes.len() && set.contains(&bytes[*pos]) {
+            *pos += 1;
+        }
+    };
+    let token = |pos: &mut usize| {
+        let start = *pos;
+        while *pos < bytes.len() && is_tchar(bytes[*pos]) {
+            *pos += 1;
+        }
+        &header[start..*pos]
+    };
+    loop {
+        skip(&mut pos, b" \t,");
+        if pos >= bytes.len() {
+            break;
+        }
+        let before = pos;
+        let name = token(&mut pos);
+        if name.is_empty() {
+            pos += 1;
+            continue;
+        }
+        let after_name = pos;
+        skip(&mut pos, b" \t");
+        let is_param = pos < bytes.len() && bytes[pos] == b'=' && !out.is_empty() && after_name > before;
+        if !is_param {
+            out.push(Challenge {
+                scheme: name.to_ascii_lowercase(),
+                params: HashMap::new(),
+            });
+            continue;
+        }
+        pos += 1;
+        skip(&mut pos, b" \t");
+        let value = if bytes.get(pos) == Some(&b'"') {
+            pos += 1;
+            let mut value = String::new();
+            while pos < bytes.len() && bytes[pos] != b'"' {
+                if bytes[pos] == b'\\' && pos + 1 < bytes.len() {
+                    pos += 1;
+                }
+                let ch = header[pos..].chars().next().unwrap_or('\u{fffd}');
+                value.push(ch);
+                pos += ch.len_utf8();
+            }
+            pos += 1;
+            value
+        } else {
+            let start = pos;
+            while pos < bytes.len() && !b", \t".contains(&bytes[pos]) {
+                pos += 1;
+            }
+            header[start..pos].to_owned()
+        };
+        if let Some(last) = out.last_mut() {
+            last.params.insert(name.to_ascii_lowercase(), value);
+        }
+    }
+    out
+}
+
+/// A token endpoint's answer.
+#[derive(Debug, serde::Deserialize)]
+pub struct TokenResponse {
+    pub token: Option<String>,
+    pub access_token: Option<String>,
+    pub expires_in: Option<u64>,
+}
+
+impl TokenResponse {
+    /// The token, whichever key it came under.
+    pub fn into_token(self) -> Option<(String, Duration)> {
+        let ttl = Duration::from_secs(self.expires_in.unwrap_or(60).max(1));
+        self.token
+            .filter(|t| !t.is_empty())
+            .or(self.access_token.filter(|t| !t.is_empty()))
+            .map(|t| (t, ttl))
+    }
+}
+
+#[derive(Clone)]
+struct Cached {
+    token: String,
+    expires: Instant,
+}
+
+/// One slot per (registry, scope); the async mutex makes concurrent users of one scope wait
+/// for a single token request instead of each fetching their own.
+type Slot = Arc<tokio::sync::Mutex<Option<Cached>>>;
+
+#[derive(Default)]
+pub struct TokenCache {
+    slots: Mutex<HashMap<(String, String), Slot>>,
+}
+
+impl TokenCache {
+    fn slot(&self, registry: &str, scope: &str) -> Slot {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots
+            .entry((registry.to_owned(), scope.to_owned()))
+            .or_default()
+            .clone()
+    }
+
+    /// The cached token for (registry, scope), or the one `fetch` gets (then cached).
+    pub async fn get_or_fetch<F, Fut, E>(&self, registry: &str, scope: &str, fetch: F) -> Result<String, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(String, Duration), E>>,
+    {
+        let slot = self.slot(registry, scope);
+        let mut guard = slot.lock().await;
+        if let Some(cached) = guard.as_ref() {
+            if cached.expires > Instant::now() {
+                return Ok(cached.token.clone());
+            }
+        }
+        let (token, ttl) = fetch().await?;
+        // Renew a little early so a token does not expire in flight.
+        let margin = (ttl / 10).min(Duration::from_secs(10));
+        *guard = Some(Cached {
+            token: token.clone(),
+            expires: Instant::now() + ttl - margin,
+        });
+        Ok(token)
+    }
+
+    /// Forgets a token the registry rejected.
+    pub async fn invalidate(&self, registry: &str, scope: &str) {
+        let slot = self.slot(registry, scope);
+        *slot.lock().await = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_challenge_with_commas_in_quotes() {
+        let c = parse_challenges(
+            r#"Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:a/b:pull,push""#,
+        );
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].scheme, "bearer");
+        assert_eq!(c[0].param("realm"), Some("https://auth.example.com/token"));
+        assert_eq!(c[0].param("service"), Some("registry.example.com"));
+        assert_eq!(c[0].param("scope"), Some("repository:a/b:pull,push"));
+    }
+
+    #[test]
+    fn several_challenges_and_odd_spacing() {
+        let c = parse_challenges(r#"Basic realm="Registry Realm", Bearer realm = "https://x/token" , error="insufficient_scope",quoted="a \"b\" c""#);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].scheme, "basic");
+        assert_eq!(c[0].param("realm"), Some("Registry Realm"));
+        assert_eq!(c[1].scheme, "bearer");
+        assert_eq!(c[1].param("realm"), Some("https://x/token"));
+        assert_eq!(c[1].param("error"), Some("insufficient_scope"));
+        assert_eq!(c[1].param("quoted"), Some("a \"b\" c"));
+        let unquoted = parse_challenges("Bearer realm=https://x/token,service=svc");
+        assert_eq!(unquoted[0].param("service"), Some("svc"));
+        assert!(parse_challenges("").is_empty());
+    }
+
+    #[test]
+    fn token_keys() {
+        let t: TokenResponse = serde_json::from_str(r#"{"access_token":"abc","expires_in":300}"#).unwrap();
+        assert_eq!(t.into_token(), Some(("abc".into(), Duration::from_secs(300))));
+        let t: TokenResponse = serde_json::from_str(r#"{"token":"xyz"}"#).unwrap();
+        assert_eq!(t.into_token(), Some(("xyz".into(), Duration::from_secs(60))));
+        let t: TokenResponse = serde_json::from_str(r#"{"token":""}"#).unwrap();
+        assert_eq!(t.into_token(), None);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn cache_fetches_once_per_scope_until_expiry() {
+        let cache = TokenCache::default();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let fetch = || async {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, ()>(("t".to_owned(), Duration::from_secs(60)))
+        };
+        cache.get_or_fetch("cgr.dev", "repository:a:pull", fetch).await.unwrap();
+        cache.get_or_fetch("cgr.dev", "repository:a:pull", fetch).await.unwrap();
+        cache.get_or_fetch("cgr.dev", "repository:b:pull", fetch).await.unwrap();
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+        cache.invalidate("cgr.dev", "repository:a:pull").await;
+        cache.get_or_fetch("cgr.dev", "repository:a:pull", fetch).await.unwrap();
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+}

@@ -1,0 +1,379 @@
+//! The Chainguard Tag History API: `GET /v2/REPO/_chainguard/history/TAG[?start=…&end=…]`
+//! → `{"history":[{"updateTimestamp": RFC 3339, "digest": "sha256:…"}]}`.
+//!
+//! What we do not trust: the order of entries (we sort), the letter case of keys (early
+//! responses said `UpdateTimestamp`/`Digest`), the number of fractional digits (0–9), the
+//! inclusiveness of `start`/`end` (we widen each by a second and apply `<=` ourselves), and the
+//! completeness of a page: a response holds at most 1000 entries, so a full page may be cut off.
+//! Every digest is validated; one bad digest rejects the whole response (skipping it could
+//! silently pick an older build).
+//!
+//! ## Query strategy for "the newest entry at or before a cut-off"
+//!
+//! A page of fewer than 1000 entries for the window `[s, cutoff]` is complete: its newest entry
+//! at or before the cut-off is the answer, because no entry in the window was left out. So we
+//! look for such a page, cheapest first:
+//!
+//! 1. `[cutoff − 31 days, cutoff]`. Chainguard tags move daily, so this one request almost
+//!    always answers (tens of entries).
+//! 2. If that page is complete but has no entry at or before the cut-off, nothing happened in
+//!    the window: ask for `[−∞, cutoff]`. Complete → answer (or "no entry before").
+//! 3. If a page is full, it may be truncated, at either end since we do not trust the order.
+//!    With `b` its newest entry at or before the cut-off, the answer lies in `[b, cutoff]`;
+//!    ask for exactly that. This strictly advances `s`, so it terminates; if `b` does not move
+//!    past `s` (1000 entries in one instant, or a server ignoring `start`), we stop with an
+//!    error rather than guess.
+//!
+//! Cost: one request for an active tag, two for a quiet one, and `1 + ⌈n/1000⌉` in the worst
+//! case of `n` entries in a window. The answer is never taken from a page that may be truncated.
+
+use jiff::{SignedDuration, Timestamp};
+use reqwest::Method;
+
+use super::{Client, RegistryError, error::truncate};
+use crate::digest::Digest;
+
+/// The most entries the API returns in one response.
+pub const PAGE_LIMIT: usize = 1000;
+const FIRST_WINDOW: SignedDuration = SignedDuration::from_hours(31 * 24);
+const MARGIN: SignedDuration = SignedDuration::from_secs(1);
+
+/// One history entry: `digest` became the tag's target at `updated_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub updated_at: Timestamp,
+    /// The timestamp exactly as the registry wrote it.
+    pub timestamp_text: String,
+    pub digest: Digest,
+}
+
+/// A source of history pages; the HTTP client, or a fake in tests.
+pub trait HistorySource {
+    /// Entries between `start` and `end` as the server sees fit (at most [`PAGE_LIMIT`]).
+    fn page(
+        &self,
+        start: Option<Timestamp>,
+        end: Option<Timestamp>,
+    ) -> impl std::future::Future<Output = Result<Vec<HistoryEntry>, RegistryError>>;
+}
+
+/// The history of one tag through a [`Client`].
+pub struct TagHistory<'a> {
+    pub client: &'a Client,
+    pub registry: &'a str,
+    pub repository: &'a str,
+    pub tag: &'a str,
+}
+
+impl HistorySource for TagHistory<'_> {
+    async fn page(
+        &self,
+        start: Option<Timestamp>,
+        end: Option<Timestamp>,
+    ) -> Result<Vec<HistoryEntry>, RegistryError> {
+        let mut path = format!("/v2/{}/_chainguard/history/{}", self.repository, self.tag);
+        let mut sep = '?';
+        for (key, value) in [("start", start), ("end", end)] {
+            if let Some(ts) = value {
+                path.push(sep);
+                path.push_str(&format!("{key}={}", ts.strftime("%Y-%m-%dT%H:%M:%SZ")));
+                sep = '&';
+            }
+        }
+        let url = format!("{}{path}", self.client.endpoints.base_url(self.registry));
+        let mut retries = 0;
+        loop {
+            let reply = self
+                .client
+                .request(self.registry, self.repository, Method::GET, &path, Some("application/json"))
+                .await?;
+            match parse_history(&reply.body) {
+                Ok(entries) => return Ok(entries),
+                Err(Problem::Digest(value)) => {
+                    return Err(RegistryError::InvalidDigest {
+                        registry: self.registry.to_owned(),
+                        url,
+                        value: truncate(&value, 100),
+                    });
+                }
+                // A cut-off or garbled body may be a proxy hiccup: retry like a transient error.
+                Err(Problem::Shape(detail)) => match self.client.retry.delay(retries, None) {
+                    Some(wait) => {
+                        retries += 1;
+                        tokio::time::sleep(wait).await;
+                    }
+                    None => {
+                        return Err(RegistryError::InvalidResponse {
+                            registry: self.registry.to_owned(),
+                            url,
+                            detail,
+                        });
+                    }
+                },
+            }
+        }
+    }
+}
+
+enum Problem {
+    Shape(String),
+    Digest(String),
+}
+
+/// Parses a history document, accepting keys in any letter case.
+fn parse_history(body: &[u8]) -> Result<Vec<HistoryEntry>, Problem> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| Problem::Shape(format!("tag history is not valid JSON ({e})")))?;
+    let field = |v: &serde_json::Value, name: &str| -> Option<serde_json::Value> {
+        v.as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let entries = field(&value, "history")
+        .and_then(|h| h.as_array().cloned())
+        .ok_or_else(|| Problem::Shape("tag history has no \"history\" array".into()))?;
+    entries
+        .iter()
+        .map(|entry| {
+            let text = field(entry, "updateTimestamp")
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .ok_or_else(|| Problem::Shape("history entry without updateTimestamp".into()))?;
+            let digest = field(entry, "digest")
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .ok_or_else(|| Problem::Shape("history entry without digest".into()))?;
+            let updated_at = text
+                .parse::<Timestamp>()
+                .map_err(|_| Problem::Shape(format!("invalid updateTimestamp {}", truncate(&text, 64))))?;
+            let digest = Digest::parse(&digest).map_err(|_| Problem::Digest(digest))?;
+            Ok(HistoryEntry {
+                updated_at,
+                timestamp_text: text,
+                digest,
+            })
+        })
+        .collect()
+}
+
+/// A complete slice of history ending at the cut-off, and the answer in it.
+#[derive(Debug, Clone)]
+pub struct Window {
+    /// Every entry in the window at or before the cut-off, oldest first.
+    pub entries: Vec<HistoryEntry>,
+    /// Where the window starts (`None`: the beginning of the history).
+    pub start: Option<Timestamp>,
+}
+
+impl Window {
+    /// The newest entry: the answer.
+    pub fn newest(&self) -> &HistoryEntry {
+        self.entries.last().expect("a window holds at least one entry")
+    }
+}
+
+/// Why no answer was found, for the caller to turn into an error naming the reference.
+#[derive(Debug)]
+pub enum Lookup {
+    NoEntry,
+    Registry(RegistryError),
+}
+
+impl From<RegistryError> for Lookup {
+    fn from(e: RegistryError) -> Self {
+        Lookup::Registry(e)
+    }
+}
+
+/// The newest entry at or before `cutoff` (`None`: the newest of all), per the strategy above.
+/// `now` anchors the first window when there is no cut-off.
+pub async fn newest_at_or_before<S: HistorySource>(
+    source: &S,
+    cutoff: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<Window, Lookup> {
+    let anchor = cutoff.unwrap_or(now);
+    let end = cutoff.and_then(|c| c.checked_add(MARGIN).ok());
+    let mut start = anchor.checked_sub(FIRST_WINDOW).ok();
+    loop {
+        let page = source.page(start.and_then(|s| s.checked_sub(MARGIN).ok()), end).await?;
+        let full = page.len() >= PAGE_LIMIT;
+        let mut eligible: Vec<HistoryEntry> = page
+            .into_iter()
+            .filter(|e| cutoff.is_none_or(|c| e.updated_at <= c))
+            .collect();
+        eligible.sort_by_key(|e| e.updated_at);
+        let best = eligible.last().map(|e| e.updated_at);
+        match (full, best) {
+            (false, Some(_)) => {
+                let entries = match start {
+                    Some(s) => eligible.into_iter().filter(|e| e.updated_at >= s).collect::<Vec<_>>(),
+                    None => eligible,
+                };
+                return Ok(Window { entries, start });
+            }
+            (false, None) if start.is_some() => start = None,
+            (false, None) => return Err(Lookup::NoEntry),
+            (true, Some(b)) if start.is_none_or(|s| b > s) => start = Some(b),
+            (true, _) => {
+                return Err(Lookup::Registry(RegistryError::InvalidResponse {
+                    registry: String::new(),
+                    url: String::new(),
+                    detail: "tag history pages do not advance (over 1000 entries in one instant, or the server ignores start/end)".into(),
+                }));
+            }
+        }
+    }
+}
+
+/// Every entry between `start` and `end` (inclusive), oldest first, reading all pages.
+pub async fn all_entries<S: HistorySource>(
+    source: &S,
+    start: Option<Timestamp>,
+    end: Option<Timestamp>,
+) -> Result<Vec<HistoryEntry>, RegistryError> {
+    let end_param = end.and_then(|e| e.checked_add(MARGIN).ok());
+    let mut from = start;
+    let mut all: Vec<HistoryEntry> = Vec::new();
+    loop {
+        let page = source.page(from.and_then(|s| s.checked_sub(MARGIN).ok()), end_param).await?;
+        let full = page.len() >= PAGE_LIMIT;
+        let newest = page.iter().map(|e| e.updated_at).max();
+        all.extend(page);
+        match (full, newest) {
+            (true, Some(n)) if from.is_none_or(|f| n > f) => from = Some(n),
+            (true, _) => {
+                return Err(RegistryError::InvalidResponse {
+                    registry: String::new(),
+                    url: String::new(),
+                    detail: "tag history pages do not advance".into(),
+                });
+            }
+            (false, _) => break,
+        }
+    }
+    all.retain(|e| start.is_none_or(|s| e.updated_at >= s) && end.is_none_or(|x| e.updated_at <= x));
+    all.sort_by(|a, b| a.updated_at.cmp(&b.updated_at).then_with(|| a.digest.cmp(&b.digest)));
+    all.dedup_by(|a, b| a.updated_at == b.updated_at && a.digest == b.digest);
+    Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// A server holding `entries`, with configurable disobedience.
+    struct Fake {
+        entries: Vec<HistoryEntry>,
+        newest_first: bool,
+        exclusive_bounds: bool,
+        calls: RefCell<Vec<(Option<Timestamp>, Option<Timestamp>)>>,
+    }
+
+    fn entry(ts: Timestamp, i: usize) -> HistoryEntry {
+        HistoryEntry {
+            updated_at: ts,
+            timestamp_text: ts.to_string(),
+            digest: Digest::parse(&format!("sha256:{i:064x}")).unwrap(),
+        }
+    }
+
+    fn fake(count: usize, every: SignedDuration, newest_first: bool, exclusive_bounds: bool) -> Fake {
+        let t0: Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
+        Fake {
+            entries: (0..count).map(|i| entry(t0 + every * i as i32, i)).collect(),
+            newest_first,
+            exclusive_bounds,
+            calls: RefCell::default(),
+        }
+    }
+
+    impl HistorySource for Fake {
+        async fn page(&self, start: Option<Timestamp>, end: Option<Timestamp>) -> Result<Vec<HistoryEntry>, RegistryError> {
+            self.calls.borrow_mut().push((start, end));
+            let inside = |e: &&HistoryEntry| {
+                let after = start.is_none_or(|s| if self.exclusive_bounds { e.updated_at > s } else { e.updated_at >= s });
+                let before = end.is_none_or(|x| if self.exclusive_bounds { e.updated_at < x } else { e.updated_at <= x });
+                after && before
+            };
+            let mut page: Vec<HistoryEntry> = self.entries.iter().filter(inside).cloned().collect();
+            if self.newest_first {
+                page.reverse();
+            }
+            page.truncate(PAGE_LIMIT);
+            Ok(page)
+        }
+    }
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    }
+
+    #[test]
+    fn newest_with_2500_entries_in_any_order() {
+        for newest_first in [false, true] {
+            let hourly = SignedDuration::from_hours(1);
+            let src = fake(2500, hourly, newest_first, false);
+            let last = src.entries.last().unwrap().clone();
+            let now = last.updated_at + SignedDuration::from_hours(5);
+            let w = run(newest_at_or_before(&src, None, now)).unwrap();
+            assert_eq!(w.newest(), &last);
+            // 2500 hourly entries: the 31-day window holds 744 of them, so one request.
+            assert_eq!(src.calls.borrow().len(), 1);
+        }
+    }
+
+    #[test]
+    fn as_of_is_inclusive_and_exact_at_boundaries() {
+        let src = fake(2500, SignedDuration::from_mins(10), false, true);
+        let target = src.entries[1234].clone();
+        let now = src.entries.last().unwrap().updated_at;
+        let w = run(newest_at_or_before(&src, Some(target.updated_at), now)).unwrap();
+        assert_eq!(w.newest(), &target, "entry exactly at the cut-off counts");
+        let just_before = target.updated_at - SignedDuration::from_nanos(1);
+        let w = run(newest_at_or_before(&src, Some(just_before), now)).unwrap();
+        assert_eq!(w.newest(), &src.entries[1233]);
+    }
+
+    #[test]
+    fn dense_history_pages_forward_until_complete() {
+        for newest_first in [false, true] {
+            // Every minute: 44,640 entries in the first 31-day window; 2500 in all here.
+            let src = fake(2500, SignedDuration::from_mins(1), newest_first, false);
+            let now = src.entries.last().unwrap().updated_at;
+            let w = run(newest_at_or_before(&src, None, now)).unwrap();
+            assert_eq!(w.newest(), src.entries.last().unwrap());
+            assert!(src.calls.borrow().len() <= 4, "{:?}", src.calls.borrow());
+        }
+    }
+
+    #[test]
+    fn quiet_tag_then_nothing_before() {
+        let src = fake(3, SignedDuration::from_hours(1), false, false);
+        let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let w = run(newest_at_or_before(&src, None, now)).unwrap();
+        assert_eq!(w.newest(), &src.entries[2]);
+        assert_eq!(src.calls.borrow().len(), 2);
+        let early: Timestamp = "2023-01-01T00:00:00Z".parse().unwrap();
+        assert!(matches!(run(newest_at_or_before(&src, Some(early), now)), Err(Lookup::NoEntry)));
+    }
+
+    #[test]
+    fn all_entries_reads_every_page() {
+        let src = fake(2500, SignedDuration::from_mins(1), false, false);
+        let all = run(all_entries(&src, None, None)).unwrap();
+        assert_eq!(all, src.entries);
+        assert_eq!(src.calls.borrow().len(), 3);
+    }
+
+    #[test]
+    fn parses_capitalised_keys_and_fractional_digits() {
+        let body = br#"{"History":[{"UpdateTimestamp":"2024-06-01T12:00:00.123456789Z","Digest":"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},{"updateTimestamp":"2024-06-01T12:00:00Z","digest":"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}]}"#;
+        let entries = parse_history(body).ok().unwrap();
+        assert_eq!(entries[0].timestamp_text, "2024-06-01T12:00:00.123456789Z");
+        assert_eq!(entries[1].updated_at.to_string(), "2024-06-01T12:00:00Z");
+        let evil = br#"{"history":[{"updateTimestamp":"2024-06-01T12:00:00Z","digest":"sha256:0000\nRUN curl x"}]}"#;
+        assert!(matches!(parse_history(evil), Err(Problem::Digest(_))));
+        assert!(matches!(parse_history(br#"{"history":[{"updateTi"#), Err(Problem::Shape(_))));
+    }
+}
