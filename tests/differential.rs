@@ -13,6 +13,7 @@
 //! DIGESTPIN_PYTHON=/tmp/venv/bin/python cargo test --test differential
 //! ```
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -36,7 +37,11 @@ fn buildkit_parser_available() -> bool {
         Ok(out) if out.status.success() => return true,
         Ok(out) => format!(
             "`{python} -c \"import dockerfile\"` failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+            String::from_utf8_lossy(&out.stderr)
+                .trim()
+                .lines()
+                .last()
+                .unwrap_or("")
         ),
         Err(err) => format!("cannot run `{python}`: {err}"),
     };
@@ -45,12 +50,14 @@ fn buildkit_parser_available() -> bool {
     if std::env::var_os("CI").is_some() {
         panic!("differential test needs BuildKit's parser: {problem}; {help}");
     }
-    eprintln!();
-    eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
-    eprintln!("!! SKIPPING differential test against BuildKit's parser");
-    eprintln!("!! {problem}");
-    eprintln!("!! {help}");
-    eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+    // Written to the stderr handle, not with eprintln!, so the test harness's output
+    // capture does not hide it.
+    let banner = "!".repeat(76);
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n{banner}\n!! SKIPPING differential test against BuildKit's parser\n\
+         !! {problem}\n!! {help}\n{banner}"
+    );
     false
 }
 
@@ -87,7 +94,16 @@ fn conformance_fixtures_match_buildkit() {
         return;
     }
     let fixtures = Path::new(MANIFEST_DIR).join("fixtures/conformance");
-    assert!(fixtures.is_dir(), "missing {}", fixtures.display());
+    let cases = std::fs::read_dir(&fixtures)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", fixtures.display()))
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().join("Dockerfile").is_file())
+        .count();
+    assert!(
+        cases >= 46,
+        "expected the 46 conformance cases in {}, found {cases}",
+        fixtures.display()
+    );
     run_diff(&[fixtures.to_str().expect("UTF-8 path")]);
 }
 

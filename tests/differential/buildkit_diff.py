@@ -2,7 +2,7 @@
 """Differential test: digestpin's Dockerfile scanner against BuildKit's own parser.
 
 For every Dockerfile given on the command line (files, or directories searched
-recursively for regular files), this script
+recursively for files named like Dockerfiles), this script
 
 1. parses the file with the PyPI package ``dockerfile`` (3.4.0), which embeds
    BuildKit's Go parser, and derives from its ``Command`` tuples every position
@@ -23,6 +23,10 @@ Usage::
     python buildkit_diff.py --bin target/debug/digestpin --random 300 --seed 1 \\
         --workdir /tmp/digestpin-random
     python buildkit_diff.py --show-expected FILE...   # BuildKit side only, no --bin
+    python buildkit_diff.py --self-test               # the comparison logic itself
+
+With --random, the generated files that pass are deleted; failing ones are kept
+in --workdir and their paths printed (--keep keeps all of them).
 
 Every mismatch is printed as one line; the exit status is 1 if there was any
 mismatch (or a tool failure), 0 otherwise.  Only the standard library and the
@@ -34,10 +38,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import re
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +53,7 @@ except ImportError:  # pragma: no cover - reported to the user
     )
     sys.exit(3)
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen_dockerfiles  # noqa: E402  (local module, next to this script)
 
@@ -59,8 +64,9 @@ SINGLE_VARIABLE = re.compile(r"^\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Z
 # A parser directive line (BuildKit's directiveRegexp).
 DIRECTIVE = re.compile(r"^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$")
 
-# Directive keys that do not end the directive block (`check` only since BuildKit v0.13).
-KNOWN_DIRECTIVES = ("syntax", "escape", "check")
+# Directive keys the oracle (BuildKit v0.12) knows; any other line ends the directive
+# block there.  (Newer BuildKit also knows `check`; the generator puts it last.)
+KNOWN_DIRECTIVES = ("syntax", "escape")
 
 # The leading ONBUILD keyword of a physical line.
 ONBUILD_KEYWORD = re.compile(r"^(\s*)(onbuild)", re.IGNORECASE)
@@ -101,6 +107,7 @@ class BuildKitView:
     positions: list[Expected] = field(default_factory=list)
     global_args: list[GlobalArg] = field(default_factory=list)
     parse_error: str | None = None
+    instructions: list[str] = field(default_factory=list)  # keywords, uppercased
 
 
 @dataclass(frozen=True)
@@ -170,6 +177,21 @@ def detect_escape(lines: list[str]) -> str:
 def physical_lines(path: Path) -> list[str]:
     """The file's lines as BuildKit counts them: split on '\\n', trailing '\\r' dropped."""
     return [line.removesuffix("\r") for line in read_text(path).split("\n")]
+
+
+def fix_flag_encoding(flags: tuple[str, ...]) -> tuple[str, ...]:
+    """Undo an oracle quirk: the `dockerfile` package decodes flags as Latin-1.
+
+    `COPY --chown=josé` comes back as '--chown=josÃ©'.  Re-encoding as Latin-1 and
+    decoding as UTF-8 restores the text; a flag that does not round-trip is kept.
+    """
+    fixed = []
+    for flag in flags:
+        try:
+            fixed.append(flag.encode("latin-1").decode("utf-8"))
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            fixed.append(flag)
+    return tuple(fixed)
 
 
 def from_flag_values(flags: tuple[str, ...]) -> list[str]:
@@ -243,7 +265,7 @@ def onbuild_subcommand_flags(path: Path, commands: list) -> dict[int, tuple[str,
                 f"line {command.start_line}: re-parsed ONBUILD subcommand does not match "
                 f"({command!r} vs {sub!r})"
             )
-        result[command.start_line] = sub.flags
+        result[command.start_line] = fix_flag_encoding(sub.flags)
     return result
 
 
@@ -285,6 +307,7 @@ def derive_buildkit_view(path: Path) -> BuildKitView:
     seen_from = False
     for command in commands:
         keyword = command.cmd.upper()
+        view.instructions.append(keyword)
         if keyword == "FROM":
             seen_from = True
             position = from_position(command)
@@ -293,7 +316,7 @@ def derive_buildkit_view(path: Path) -> BuildKitView:
         elif keyword == "ARG" and not seen_from:
             view.global_args.extend(global_args_of(command))
         elif keyword in ("COPY", "ADD", "RUN"):
-            for text in flag_references(keyword, command.flags):
+            for text in flag_references(keyword, fix_flag_encoding(command.flags)):
                 view.positions.append(
                     Expected(keyword, text, command.start_line, command.end_line)
                 )
@@ -495,7 +518,9 @@ def compare(path: Path, view: BuildKitView, tool: ToolView) -> FileResult:
         return result
 
     if tool.error is not None:
-        mismatch("-", "-", "", f"we reported a file error {tool.error!r}; BuildKit parses the file")
+        result.mismatches.append(
+            f"{path}: we reported a file error {tool.error!r}; BuildKit parses the file"
+        )
 
     arg_refs = [ref for ref in tool.refs if ref.instruction == "ARG"]
     other_refs = [ref for ref in tool.refs if ref.instruction != "ARG"]
@@ -549,13 +574,27 @@ def compare(path: Path, view: BuildKitView, tool: ToolView) -> FileResult:
 # --------------------------------------------------------------------------
 
 
+def is_dockerfile_name(name: str) -> bool:
+    """True for the file names SPEC.md says a directory walk picks up."""
+    for base in ("Dockerfile", "Containerfile"):
+        if name == base or name.startswith(base + "."):
+            return True
+    return name.endswith((".Dockerfile", ".dockerfile", ".Containerfile", ".containerfile"))
+
+
 def collect_files(arguments: list[str]) -> list[Path]:
-    """Expand the command-line paths: files as given, directories walked recursively."""
+    """Expand the command-line paths.
+
+    A file is taken as given; a directory is walked recursively for files with
+    Dockerfile names (so golden files such as list.json next to them are skipped).
+    """
     files = []
     for argument in arguments:
         path = Path(argument)
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file()))
+            files.extend(
+                sorted(p for p in path.rglob("*") if p.is_file() and is_dockerfile_name(p.name))
+            )
         elif path.is_file():
             files.append(path)
         else:
@@ -588,21 +627,101 @@ def show_expected(files: list[Path]) -> int:
     return 0
 
 
+def generator_problem(view: BuildKitView) -> str | None:
+    """Why a generated file is not the valid Dockerfile it should be, or None."""
+    if view.parse_error:
+        return f"BuildKit cannot parse it: {view.parse_error}"
+    known = {name.upper() for name in dockerfile.all_cmds()}
+    unknown = sorted(set(view.instructions) - known)
+    if unknown:
+        return f"BuildKit sees unknown instructions {unknown} (a broken continuation?)"
+    return None
+
+
 def check_file(binary: str, path: Path, generated: bool) -> FileResult:
     """Derive, run and compare one file; failures become mismatch lines."""
     try:
         view = derive_buildkit_view(path)
     except DerivationError as error:
-        return FileResult(path, [f"{path}: -: cannot derive BuildKit's view: {error}"])
-    if generated and view.parse_error:
-        return FileResult(
-            path, [f"{path}: -: generator bug, BuildKit cannot parse it: {view.parse_error}"]
-        )
+        return FileResult(path, [f"{path}: cannot derive BuildKit's view: {error}"])
+    if generated:
+        problem = generator_problem(view)
+        if problem:
+            return FileResult(path, [f"{path}: generator bug: {problem}"])
     try:
         tool = run_tool(binary, path)
     except ToolFailure as error:
-        return FileResult(path, [f"{path}: -: digestpin failed: {error}"])
+        return FileResult(path, [f"{path}: digestpin failed: {error}"])
     return compare(path, view, tool)
+
+
+SELF_TEST_DOCKERFILE = """\
+ARG BASE=img:1
+ARG REG=cgr.dev
+ARG DER=${REG}/x:1
+FROM ${BASE} AS a
+FROM $BASE
+FROM ${DER}
+COPY --from=a /x /y
+ONBUILD RUN --mount=type=bind,From=tools:2,target=/t ls
+"""
+
+# (description, refs as (instruction, text, line), whether compare() must accept them)
+SELF_TEST_CASES = [
+    ("every position at its instruction",
+     [("FROM", "${BASE}", 4), ("FROM", "$BASE", 5), ("FROM", "${DER}", 6), ("COPY", "a", 7),
+      ("ONBUILD RUN", "tools:2", 8)], True),
+    ("BASE reported once at its ARG default",
+     [("ARG", "img:1", 1), ("FROM", "${DER}", 6), ("COPY", "a", 7),
+      ("ONBUILD RUN", "tools:2", 8)], True),
+    ("ARG default and a FROM using it both reported",
+     [("ARG", "img:1", 1), ("FROM", "${BASE}", 4), ("FROM", "${DER}", 6), ("COPY", "a", 7),
+      ("ONBUILD RUN", "tools:2", 8)], False),
+    ("non-literal ARG default hoisted",
+     [("FROM", "${BASE}", 4), ("FROM", "$BASE", 5), ("ARG", "${REG}/x:1", 3), ("COPY", "a", 7),
+      ("ONBUILD RUN", "tools:2", 8)], False),
+    ("ARG ref on the wrong ARG",
+     [("ARG", "img:1", 2), ("FROM", "${DER}", 6), ("COPY", "a", 7),
+      ("ONBUILD RUN", "tools:2", 8)], False),
+    ("ARG default of a variable no FROM uses",
+     [("FROM", "${BASE}", 4), ("FROM", "$BASE", 5), ("FROM", "${DER}", 6), ("COPY", "a", 7),
+      ("ARG", "cgr.dev", 2), ("ONBUILD RUN", "tools:2", 8)], False),
+    ("a reference missing",
+     [("FROM", "${BASE}", 4), ("FROM", "$BASE", 5), ("FROM", "${DER}", 6),
+      ("ONBUILD RUN", "tools:2", 8)], False),
+    ("an extra reference",
+     [("FROM", "${BASE}", 4), ("FROM", "$BASE", 5), ("FROM", "${DER}", 6), ("COPY", "a", 7),
+      ("ONBUILD RUN", "tools:2", 8), ("RUN", "tools:2", 8)], False),
+    ("ONBUILD subcommand named without ONBUILD",
+     [("FROM", "${BASE}", 4), ("FROM", "$BASE", 5), ("FROM", "${DER}", 6), ("COPY", "a", 7),
+      ("RUN", "tools:2", 8)], False),
+    ("a reference on the wrong line",
+     [("FROM", "${BASE}", 5), ("FROM", "$BASE", 4), ("FROM", "${DER}", 6), ("COPY", "a", 7),
+      ("ONBUILD RUN", "tools:2", 8)], False),
+]
+
+
+def self_test() -> int:
+    """Check that compare() accepts good answers and rejects bad ones (no digestpin needed)."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "Dockerfile"
+        path.write_text(SELF_TEST_DOCKERFILE, encoding="utf-8")
+        lines = physical_lines(path)
+        view = derive_buildkit_view(path)
+        failures = 0
+        for description, refs, should_pass in SELF_TEST_CASES:
+            reported = [
+                Reported(instruction, text, line, line, lines[line - 1].find(text) + 1, "x")
+                for instruction, text, line in refs
+            ]
+            result = compare(path, view, ToolView(refs=reported))
+            passed = not result.mismatches
+            verdict = "ok" if passed == should_pass else "WRONG"
+            failures += verdict == "WRONG"
+            print(f"self-test {verdict}: {description}: "
+                  f"{'accepted' if passed else 'rejected'} {result.mismatches}")
+    print(f"self-test: {len(SELF_TEST_CASES) - failures}/{len(SELF_TEST_CASES)} as expected")
+    return 1 if failures else 0
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
@@ -619,7 +738,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
                         help="keep every generated file (default: only failing ones)")
     parser.add_argument("--show-expected", action="store_true",
                         help="only print BuildKit's derived positions; needs no --bin")
+    parser.add_argument("--self-test", action="store_true",
+                        help="only check this script's comparison logic; needs no --bin")
     arguments = parser.parse_args(argv)
+    if arguments.self_test:
+        return arguments
     if arguments.random and arguments.workdir is None:
         parser.error("--random needs --workdir")
     if not arguments.show_expected and not arguments.bin:
@@ -632,6 +755,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     """Run the differential; return the process exit code."""
     arguments = parse_arguments(argv)
+    if arguments.self_test:
+        return self_test()
     files = collect_files(arguments.paths)
     generated = []
     if arguments.random:
@@ -665,7 +790,7 @@ def main(argv: list[str]) -> int:
     mismatch_count = sum(len(r.mismatches) for r in results)
     print(
         f"buildkit_diff: {len(results)} files checked ({len(files)} given, "
-        f"{len(generated)} random, seed {arguments.seed}), "
+        f"{len(generated)} random{f', seed {arguments.seed}' if generated else ''}), "
         f"{sum(r.refs_compared for r in results)} BuildKit refs compared, "
         f"{len(unparsable)} files BuildKit cannot parse, "
         f"{mismatch_count} mismatches in {len(failing)} files"

@@ -15,9 +15,17 @@ letter case and referenced by name or index, `scratch`, `COPY --from`,
 (`${V:-d}`, `${V:+a}`), `--platform`, quoted images, pinned references,
 registries with ports and `[::1]:5000`, keywords in random case, CRLF or mixed
 line endings, a BOM, a missing final newline, tab/space indentation and
-`# digestpin: ignore` comments.  Image references follow the distribution
-reference grammar.  Most references stay on one line; a few are split by a line
-continuation on purpose.
+`# digestpin: ignore` comments.  Also some traps beyond that list: quoted flag
+values (`--from="img"`, `--mount="..."`), non-ASCII text before a reference on
+the same line, escape-only lines inside continuations, a comment ending in the
+escape character, a file ending inside a continuation, `3<<EOF`, `<<EOF` where it
+starts no heredoc (CMD, ENV, LABEL, JSON-form RUN), directive-like comments after
+the first instruction, global ARGs redeclared.  Image references follow the
+distribution reference grammar.  Most references stay on one line; a few are
+split by a line continuation on purpose.
+
+Every generated file is checked by buildkit_diff.py: BuildKit must parse it and
+see only known instructions (so a broken continuation or heredoc shows up).
 
 Only the standard library is used; `random.Random` makes every file reproducible
 from (seed, index).
@@ -102,6 +110,14 @@ COMMENT_LINES = [
     "#",
 ]
 
+# Comments that would be parser directives at the top of the file; placed only
+# after the first instruction, where they are ordinary comments.
+LATE_COMMENT_LINES = [
+    "# escape=`",
+    "# escape=\\",
+    "# syntax=evil/frontend:1",
+]
+
 PLAIN_RUN_WORDS = [
     ["apk", "add", "--no-cache", "curl", "git"],
     ["echo", "hello", "world"],
@@ -131,6 +147,12 @@ FILLER_INSTRUCTIONS = [
     ["RUN", "--network=none", "echo", "offline"],
     ["RUN", "--mount=type=cache,target=/root/.cache", "echo", "cached"],
     ["RUN", "--mount=type=secret,id=token", "cat", "/run/secrets/token"],
+    # `<<` outside RUN/COPY/ADD (or in JSON form) starts no heredoc: the next
+    # lines are instructions again.
+    ["CMD", "cat", "<<EOF"],
+    ["ENV", "DOC=<<EOF"],
+    ["LABEL", "doc=<<EOT"],
+    ["RUN", '["cat",', '"<<EOF"]'],
 ]
 
 
@@ -195,6 +217,8 @@ class DockerfileGenerator:
         self.stages: list[Stage] = []
         self.globals = GlobalArgs()
         self.local_vars: list[str] = []
+        self.started = False  # an instruction was written (directives are over)
+        self.last_had_heredoc = False
         self.keyword_style = rng.choice(["upper"] * 5 + ["lower", "title", "random"] * 1)
         self.continuation_rate = rng.choice([0.0, 0.04, 0.12, 0.3])
         self.split_rate = rng.choice([0.0, 0.0, 0.03, 0.08])
@@ -284,11 +308,19 @@ class DockerfileGenerator:
 
     # ---- physical layout ----------------------------------------------------------
 
-    def interstitial_lines(self) -> list[str]:
-        """Comment, empty or blank-only lines that may sit inside a continuation."""
+    def interstitial_lines(self, inside_word: bool = False) -> list[str]:
+        """Comment, empty, blank-only or escape-only lines inside a continuation.
+
+        An escape-only line continues the continuation; inside a split word it must
+        not carry blanks (BuildKit keeps them, which would cut the word).
+        """
         lines = []
         while self.chance(self.interstitial_rate) and len(lines) < 3:
-            kind = self.rng.choice(["comment", "comment", "empty", "blanks"])
+            kind = self.rng.choice(["comment", "comment", "empty", "blanks", "escape"])
+            if kind == "escape":
+                lead = "" if inside_word else self.rng.choice(["", " ", "\t", "   "])
+                lines.append(lead + self.escape + self.trailing_blanks())
+                continue
             if kind == "comment":
                 comment = self.rng.choice(COMMENT_LINES)
                 if self.chance(0.2):
@@ -330,9 +362,11 @@ class DockerfileGenerator:
             for fragment in fragments[1:]:
                 # A split reference: no blanks around the break, or the word would split.
                 self.lines.append(current + self.escape + self.trailing_blanks())
-                self.lines.extend(self.interstitial_lines())
+                self.lines.extend(self.interstitial_lines(inside_word=True))
                 current = fragment
         self.lines.append(current)
+        self.started = True
+        self.last_had_heredoc = bool(heredocs)
         for heredoc in heredocs:
             tabs = "\t" * self.rng.randrange(0, 3) if heredoc.chomp else ""
             for body_line in heredoc.body:
@@ -353,20 +387,25 @@ class DockerfileGenerator:
         if self.chance(0.15):
             self.lines.append("")
         if self.chance(0.1):
-            comment = self.rng.choice(COMMENT_LINES)
+            pool = COMMENT_LINES + (LATE_COMMENT_LINES if self.started else [])
+            comment = self.rng.choice(pool)
             if self.chance(0.2):
                 comment += " " + self.escape
             self.lines.append(self.indentation() + comment)
 
     # ---- heredocs ----------------------------------------------------------------
 
-    def heredoc(self, used: set[str]) -> Heredoc:
-        """A heredoc with a fresh name, a quoting style, and a body of data lines."""
+    def heredoc(self, used: set[str], allow_fd: bool = False) -> Heredoc:
+        """A heredoc with a fresh name, a quoting style, and a body of data lines.
+
+        With `allow_fd` (RUN only) the word sometimes starts with a file descriptor.
+        """
         name = self.rng.choice([n for n in HEREDOC_NAMES if n not in used])
         used.add(name)
         chomp = self.chance(0.3)
         quote = self.rng.choice(["", "", '"', "'"])
-        word = "<<" + ("-" if chomp else "") + quote + name + quote
+        fd = "3" if allow_fd and self.chance(0.05) else ""
+        word = fd + "<<" + ("-" if chomp else "") + quote + name + quote
         body = []
         for _ in range(self.rng.randrange(0, 4)):
             line = self.rng.choice(HEREDOC_BODY_LINES)
@@ -377,7 +416,7 @@ class DockerfileGenerator:
 
     def heredoc_run_words(self, used: set[str]) -> tuple[list[Word], list[Heredoc]]:
         """The command part of a RUN with one or two heredocs."""
-        first = self.heredoc(used)
+        first = self.heredoc(used, allow_fd=True)
         shape = self.rng.choice(["alone", "interpreter", "redirect", "two", "two-redirect"])
         if shape == "alone":
             return self.words(first.word), [first]
@@ -403,34 +442,50 @@ class DockerfileGenerator:
 
     # ---- references to stages and images ---------------------------------------
 
-    def from_source(self) -> Word:
-        """The X of `--from=X`: an image, an earlier stage (any case) or an index."""
+    def from_value(self) -> str:
+        """What `--from=` or a mount's `from=` names: an image, a stage (any case), an index."""
         named = [s for s in self.stages if s.name]
         roll = self.rng.random()
         if named and roll < 0.3:
-            return self.ref_word("--from=", self.other_case(self.rng.choice(named).name))
+            return self.other_case(self.rng.choice(named).name)
         if self.stages and roll < 0.45:
-            return self.ref_word("--from=", str(self.rng.randrange(len(self.stages))))
+            return str(self.rng.randrange(len(self.stages)))
         if roll < 0.5 and self.globals.image_vars:
-            var = self.rng.choice(self.globals.image_vars)
-            return self.ref_word("--from=", f"${{{var}}}")
-        return self.ref_word("--from=", self.image())
+            return f"${{{self.rng.choice(self.globals.image_vars)}}}"
+        return self.image()
+
+    def from_source(self) -> Word:
+        """A `--from=X` flag; its value is sometimes quoted (BuildKit drops the quotes)."""
+        quote = self.rng.choice(['"', "'"]) if self.chance(0.06) else ""
+        return self.ref_word("--from=" + quote, self.from_value(), quote)
 
     def mount_flag(self) -> Word:
-        """A `--mount=` flag whose `from` key names an image, a stage or an index."""
-        source = self.from_source()
-        value = source.text[len("--from="):]
+        """A `--mount=` flag whose `from` key names an image, a stage or an index.
+
+        Sometimes quoted (the whole spec, the `from` field, or just its value):
+        BuildKit removes flag quotes before reading the spec as CSV.
+        """
+        value = self.from_value()
         from_key = self.rng.choice(["from"] * 8 + ["FROM", "From"])
-        fields = [f"{from_key}={value}", f"target=/{self.rng.choice(['x', 'mnt', 'src'])}"]
+        quoting = self.rng.choice(["none"] * 22 + ["spec", "field", "value"])
+        if quoting == "field":
+            from_field, value_offset = f'"{from_key}={value}"', len(from_key) + 2
+        elif quoting == "value":
+            from_field, value_offset = f'{from_key}="{value}"', len(from_key) + 2
+        else:
+            from_field, value_offset = f"{from_key}={value}", len(from_key) + 1
+        target = self.rng.choice(["x", "mnt", "src", "donn\u00e9es"])
+        fields = [from_field, f"target=/{target}"]
         kind = self.rng.choice(["type=bind", "type=bind", "type=cache", None])
         if kind:
             fields.append(kind)
         if self.chance(0.3):
             fields.append(self.rng.choice(["source=/bin", "ro", "readonly", "rw"]))
         self.rng.shuffle(fields)
-        spec = ",".join(fields)
-        start = len("--mount=") + spec.index(f"{from_key}={value}") + len(from_key) + 1
-        return Word("--mount=" + spec, start, start + len(value))
+        prefix = '--mount="' if quoting == "spec" else "--mount="
+        text = prefix + ",".join(fields) + ('"' if quoting == "spec" else "")
+        start = text.index(from_field) + value_offset
+        return Word(text, start, start + len(value))
 
     # ---- instructions ------------------------------------------------------------
 
@@ -439,7 +494,9 @@ class DockerfileGenerator:
         if not self.chance(0.6):
             return
         for _ in range(self.rng.randrange(1, 5)):
-            kind = self.rng.choice(["image", "image", "partial", "empty", "multi", "derived"])
+            kind = self.rng.choice(
+                ["image", "image", "partial", "empty", "multi", "derived", "redeclare"]
+            )
             arg = self.keyword("ARG")
             if kind == "image":
                 name = self.rng.choice(GLOBAL_IMAGE_VARS)
@@ -465,6 +522,15 @@ class DockerfileGenerator:
                 self.emit([Word(arg), self.ref_word(f"{name}=", self.image()), Word("OTHER=1")])
                 if name not in self.globals.image_vars:
                     self.globals.image_vars.append(name)
+            elif kind == "redeclare" and self.globals.image_vars:
+                # The last global declaration wins: another default, none, or empty.
+                name = self.rng.choice(self.globals.image_vars)
+                word = self.rng.choice([
+                    self.ref_word(f"{name}=", self.image()), Word(name), Word(f"{name}="),
+                ])
+                self.emit([Word(arg), word])
+            elif kind == "redeclare":
+                continue
             else:
                 name = "DERIVED"
                 self.emit([Word(arg), Word(f"{name}=${{REG:-cgr.dev}}/chainguard/static:latest")])
@@ -498,7 +564,7 @@ class DockerfileGenerator:
         if roll < 0.30 and named:
             return Word(self.other_case(self.rng.choice(named).name))
         if roll < 0.36:
-            return Word(self.random_case("scratch"))
+            return Word("scratch" if self.chance(0.6) else self.random_case("scratch"))
         if roll < 0.40 and self.local_vars:
             return Word(f"${{{self.rng.choice(self.local_vars)}}}")
         if roll < 0.47:
@@ -548,7 +614,7 @@ class DockerfileGenerator:
     def copy_instruction(self, keyword: str = "COPY") -> None:
         """A COPY or ADD with `--from=X` among other flags, maybe with heredocs."""
         flags = [self.from_source()]
-        for extra in ("--link", "--chown=65532:65532", "--chmod=755"):
+        for extra in ("--link", "--chown=65532:65532", "--chmod=755", "--chown=jos\u00e9:staff"):
             if self.chance(0.25):
                 flags.append(Word(extra))
         self.rng.shuffle(flags)
@@ -572,6 +638,8 @@ class DockerfileGenerator:
             flags = [self.mount_flag()]
             if self.chance(0.3):
                 command, heredocs = self.heredoc_run_words(used)
+            elif self.chance(0.15):
+                command = self.words('["ls",', '"/x"]')
             else:
                 command = self.words("ls", "/x")
         else:
@@ -651,6 +719,8 @@ class DockerfileGenerator:
             self.maybe_spacing()
             self.from_instruction()
             self.stage_body()
+        if not self.last_had_heredoc and self.chance(0.03):
+            self.lines[-1] += " " + self.escape  # the file ends inside a continuation
         return self.lines
 
 
