@@ -39,7 +39,8 @@ pub fn unified(path: &str, old: &str, new: &str, color: bool) -> String {
     if color { colorize(&text) } else { text }
 }
 
-fn colorize(diff: &str) -> String {
+/// Colours a unified diff for a terminal: headers bold, removals red, additions green.
+pub fn colorize(diff: &str) -> String {
     let mut out = String::with_capacity(diff.len() + 64);
     for line in diff.split_inclusive('\n') {
         let (body, newline) = match line.strip_suffix('\n') {

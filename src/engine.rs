@@ -1,12 +1,18 @@
 //! The pipeline behind the commands: discover files → read → scan → plan what `pin` would do.
 //! Never prints; returns structured outcomes that `report` renders.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::PathBuf;
+
+use jiff::Timestamp;
 
 use crate::digest::Digest;
 use crate::dockerfile::{self, ImageRef, RefState};
 use crate::files;
+use crate::registry::Client;
+use crate::resolve::{self, Query, Resolutions};
+use crate::rewrite::{self, Edit};
 
 /// A problem with a whole file: unreadable, not text, or a Dockerfile BuildKit would reject.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +129,8 @@ pub struct RefPlan {
     pub status: Status,
     /// Why it was skipped or failed.
     pub reason: Option<String>,
+    /// For a stale pin, how far behind it is (`3 rebuilds behind, replaced 12 days ago`).
+    pub behind: Option<String>,
     pub digest_before: Option<Digest>,
     pub digest_after: Option<Digest>,
     /// When `digest_after` was published, when the registry says.
@@ -133,9 +141,14 @@ pub struct RefPlan {
 #[derive(Debug)]
 pub struct FilePlan {
     pub path: PathBuf,
+    /// The file was (or, in `--check`/`--diff`, would be) rewritten.
     pub changed: bool,
     pub error: Option<FileError>,
     pub refs: Vec<RefPlan>,
+    /// Byte edits that pin this file; empty when any of its references failed.
+    pub edits: Vec<Edit>,
+    /// The unified diff of the change, without colour.
+    pub diff: String,
 }
 
 /// Counts over a whole run, as in the JSON `summary`.
@@ -208,6 +221,8 @@ pub fn plan_offline(scan: ScanReport) -> PinReport {
                 .filter(|r| r.state.is_image())
                 .map(plan_offline_ref)
                 .collect(),
+            edits: Vec::new(),
+            diff: String::new(),
         })
         .collect();
     PinReport {
@@ -240,8 +255,222 @@ fn plan_offline_ref(found: ImageRef) -> RefPlan {
         found,
         status,
         reason,
+        behind: None,
         digest_before,
         digest_after,
         updated_at: None,
     }
+}
+
+/// What `pin` does with the files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinMode {
+    /// Rewrite files atomically.
+    Write,
+    /// Compute the diff only.
+    Diff,
+    /// Report unpinned and stale references only.
+    Check,
+}
+
+/// Options of an online `pin` run.
+#[derive(Debug, Clone)]
+pub struct PinOptions {
+    pub mode: PinMode,
+    /// Pin to the digest current at this time (`--as-of`, `--min-age`).
+    pub cutoff: Option<Timestamp>,
+    /// Write `IMAGE@DIGEST`, dropping the tag.
+    pub digest_only: bool,
+    /// Leave references that already carry a digest untouched.
+    pub keep_pinned: bool,
+    /// The run's notion of "now", for `--min-age` and ages in messages.
+    pub now: Timestamp,
+    pub jobs: usize,
+}
+
+/// The query a reference needs answered, if any.
+fn query_for(found: &ImageRef, opts: &PinOptions) -> Option<Query> {
+    if !matches!(found.state, RefState::Pinned | RefState::Unpinned) || found.span.is_none() {
+        return None;
+    }
+    let reference = found.reference.as_ref()?;
+    if found.state == RefState::Pinned && opts.keep_pinned {
+        return None;
+    }
+    Some(Query {
+        registry: reference.registry().to_owned(),
+        repository: reference.repository().to_owned(),
+        tag: reference.lookup_tag()?.to_owned(),
+        cutoff: opts.cutoff,
+    })
+}
+
+/// Every distinct query the scanned files need, in a stable order.
+pub fn queries(scan: &ScanReport, opts: &PinOptions) -> Vec<Query> {
+    let distinct: BTreeSet<Query> = scan
+        .files
+        .iter()
+        .filter(|f| f.error.is_none())
+        .flat_map(|f| f.refs.iter().filter_map(|r| query_for(r, opts)))
+        .collect();
+    distinct.into_iter().collect()
+}
+
+/// Decides, from the answers, what happens to every reference, and the edits for each file.
+/// A file gets edits only if every reference in it resolved. Pure: no I/O.
+pub fn plan(scan: ScanReport, answers: &Resolutions, opts: &PinOptions) -> PinReport {
+    let files = scan
+        .files
+        .into_iter()
+        .map(|file| {
+            if file.error.is_some() {
+                return FilePlan {
+                    path: file.path,
+                    changed: false,
+                    error: file.error,
+                    refs: Vec::new(),
+                    edits: Vec::new(),
+                    diff: String::new(),
+                };
+            }
+            let mut edits = Vec::new();
+            let refs: Vec<RefPlan> = file
+                .refs
+                .into_iter()
+                .filter(|r| r.state.is_image())
+                .map(|found| plan_ref(found, answers, opts, &mut edits))
+                .collect();
+            if refs.iter().any(|r| r.status == Status::Error) {
+                edits.clear();
+            }
+            FilePlan {
+                path: file.path,
+                changed: false,
+                error: None,
+                refs,
+                edits,
+                diff: String::new(),
+            }
+        })
+        .collect();
+    PinReport {
+        files,
+        empty_dirs: scan.empty_dirs,
+    }
+}
+
+fn plan_ref(
+    found: ImageRef,
+    answers: &Resolutions,
+    opts: &PinOptions,
+    edits: &mut Vec<Edit>,
+) -> RefPlan {
+    let mut plan = plan_offline_ref(found);
+    if plan.status == Status::Pinned {
+        plan.digest_after = None;
+    }
+    let Some(query) = query_for(&plan.found, opts) else {
+        return plan;
+    };
+    let (Some(reference), Some(span)) = (plan.found.reference.clone(), plan.found.span.clone())
+    else {
+        return plan;
+    };
+    match answers.get(&query) {
+        None => {
+            plan.status = Status::Error;
+            plan.reason = Some("not resolved".into());
+        }
+        Some(Err(e)) => {
+            plan.status = Status::Error;
+            plan.reason = Some(e.to_string());
+        }
+        Some(Ok(answer)) => {
+            plan.updated_at = answer.updated_at.clone();
+            plan.digest_after = Some(answer.digest.clone());
+            let status = match reference.digest() {
+                Some(old) if *old == answer.digest => Status::Unchanged,
+                Some(old) => {
+                    plan.behind = answer.behind(old, opts.now);
+                    Status::Updated
+                }
+                None => Status::Pinned,
+            };
+            plan.status = status;
+            if status != Status::Unchanged {
+                edits.push(Edit {
+                    span,
+                    replacement: reference.pinned_to(&answer.digest, !opts.digest_only),
+                });
+            }
+        }
+    }
+    plan
+}
+
+/// Applies each file's edits: reads it, checks the references are still where they were,
+/// computes the diff and, in [`PinMode::Write`], writes it atomically.
+pub fn apply(report: &mut PinReport, mode: PinMode) {
+    if mode == PinMode::Check {
+        for file in &mut report.files {
+            file.changed = !file.edits.is_empty();
+        }
+        return;
+    }
+    for file in &mut report.files {
+        if file.edits.is_empty() {
+            continue;
+        }
+        if let Err(message) = apply_file(file, mode) {
+            file.error = Some(FileError {
+                line: None,
+                message,
+            });
+            file.changed = false;
+            file.diff.clear();
+        }
+    }
+}
+
+fn apply_file(file: &mut FilePlan, mode: PinMode) -> Result<(), String> {
+    let before = std::fs::read(&file.path).map_err(|e| files::describe_io(&e))?;
+    let still_there = file.refs.iter().all(|r| match &r.found.span {
+        Some(span) if file.edits.iter().any(|e| e.span == *span) => {
+            before.get(span.clone()) == Some(r.found.original.as_bytes())
+        }
+        _ => true,
+    });
+    if !still_there {
+        return Err("file changed while digestpin was running; not written".into());
+    }
+    let after = rewrite::apply(&before, &file.edits).map_err(|e| e.to_string())?;
+    if after == before {
+        return Ok(());
+    }
+    let (old, new) = (
+        String::from_utf8_lossy(&before),
+        String::from_utf8_lossy(&after),
+    );
+    file.diff = crate::diff::unified(&crate::report::display_path(&file.path), &old, &new, false);
+    file.changed = true;
+    if mode == PinMode::Write {
+        files::write_atomic(&file.path, &after)
+            .map_err(|e| format!("cannot write: {}", files::describe_io(&e)))?;
+    }
+    Ok(())
+}
+
+/// `pin` end to end: scan, resolve every distinct reference, plan, then diff or write.
+pub async fn pin(
+    paths: &[PathBuf],
+    client: &Client,
+    opts: &PinOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> PinReport {
+    let scan = scan_paths(paths);
+    let queries = queries(&scan, opts);
+    let answers = resolve::resolve_all(client, queries, opts.jobs, opts.now, progress).await;
+    let mut report = plan(scan, &answers, opts);
+    apply(&mut report, opts.mode);
+    report
 }

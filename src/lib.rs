@@ -19,6 +19,7 @@ pub mod files;
 pub mod reference;
 pub mod registry;
 pub mod report;
+pub mod resolve;
 pub mod rewrite;
 pub mod timespec;
 

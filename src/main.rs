@@ -1,12 +1,20 @@
-//! The `digestpin` command line: parses arguments, calls the library, maps the outcome to an
-//! exit code (0 success, 1 findings, 2 error).
+//! The `digestpin` command line: parses arguments, builds the runtime and the registry client,
+//! calls the library, and maps the outcome to an exit code (0 success, 1 findings, 2 error).
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use digestpin::{ExitStatus, engine, report};
+use digestpin::diff::ColorChoice;
+use digestpin::engine::{self, PinMode, PinOptions};
+use digestpin::reference::Reference;
+use digestpin::registry::credentials::CredentialStore;
+use digestpin::registry::history::{TagHistory, all_entries};
+use digestpin::registry::{Client, ClientOptions, Endpoints};
+use digestpin::resolve::{self, Query, TAG_HISTORY_REGISTRY};
+use digestpin::{ExitStatus, report, timespec};
 
 #[derive(Parser)]
 #[command(
@@ -15,8 +23,10 @@ use digestpin::{ExitStatus, engine, report};
     about = "Pin container image references in Dockerfiles to immutable digests",
     long_about = "Pin container image references in Dockerfiles to immutable digests.\n\n\
         digestpin finds every image reference (FROM, COPY --from, RUN --mount from=, global ARG \
-        defaults that feed a FROM) exactly as BuildKit parses it, and can prove each one is \
-        pinned.",
+        defaults that feed a FROM) exactly as BuildKit parses it, asks the registry which digest \
+        each tag points to, and rewrites `image:tag` into `image:tag@sha256:…`, changing no other \
+        byte. For cgr.dev it uses the Tag History API, so it can pin to the digest that was \
+        current at a past date (--as-of).",
     after_help = "Exit codes: 0 success, 1 findings (--check, --diff), 2 error.",
     propagate_version = true
 )]
@@ -27,6 +37,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Pin or refresh image references (default: rewrite files and show the diff)
+    #[command(after_help = "Examples:\n  \
+        digestpin pin                                # pin every Dockerfile under .\n  \
+        digestpin pin --diff services/               # show what would change (exit 1 if anything)\n  \
+        digestpin pin --check                        # CI gate: exit 1 if unpinned or stale\n  \
+        digestpin pin --check --offline              # no network: exit 1 if any reference lacks a digest\n  \
+        digestpin pin --as-of 2024-03-01             # pin cgr.dev images as they were that day\n  \
+        digestpin pin --min-age 3d                   # only digests at least 3 days old\n  \
+        digestpin pin --endpoint cgr.dev=https://mirror.example.com\n\n\
+        Exit codes: 0 success, 1 findings (--check, --diff), 2 error.")]
+    Pin(PinArgs),
     /// List every image reference found, with its state (no network)
     #[command(after_help = "Examples:\n  \
         digestpin list\n  \
@@ -35,12 +56,19 @@ enum Command {
         States: pinned, unpinned, stage, scratch, variable, ignored, invalid, split.\n\
         Exit codes: 0 success, 2 error (unreadable file, invalid reference).")]
     List(ListArgs),
-    /// Check that every image reference is pinned to a digest
+    /// Print a cgr.dev tag's digest history (Tag History API), oldest first
     #[command(after_help = "Examples:\n  \
-        digestpin pin --check --offline            # fail if any reference has no digest\n  \
-        digestpin pin --check --offline --format json .\n\n\
-        Exit codes: 0 all pinned, 1 findings, 2 error.")]
-    Pin(PinArgs),
+        digestpin history cgr.dev/chainguard/python:latest\n  \
+        digestpin history cgr.dev/chainguard/python --start 2024-01-01 --end 2024-03-01 --format json\n\n\
+        Exit codes: 0 success, 2 error.")]
+    History(HistoryArgs),
+    /// Print IMAGE:TAG@DIGEST for one reference
+    #[command(after_help = "Examples:\n  \
+        digestpin resolve cgr.dev/chainguard/python:latest\n  \
+        digestpin resolve cgr.dev/chainguard/python:latest --as-of 2024-03-01T12:00:00Z\n  \
+        digestpin resolve python:3.12 --digest-only\n\n\
+        Exit codes: 0 success, 2 error.")]
+    Resolve(ResolveArgs),
 }
 
 #[derive(Args)]
@@ -56,24 +84,107 @@ struct ListArgs {
 struct PinArgs {
     /// Files or directories (default: the current directory)
     paths: Vec<PathBuf>,
-    /// Write nothing; report references that are unpinned (exit 1 if any)
-    #[arg(long)]
+    /// Write nothing; report references that are unpinned or stale (exit 1 if any)
+    #[arg(long, conflicts_with = "diff")]
     check: bool,
     /// With --check: no network at all; report references without a digest
     #[arg(long, requires = "check")]
     offline: bool,
+    /// Write nothing; print the unified diff that pinning would apply (exit 1 if non-empty)
+    #[arg(long, visible_alias = "dry-run")]
+    diff: bool,
+    /// Pin to the digest the tag pointed to at TIME (RFC 3339, or YYYY-MM-DD = end of that day UTC)
+    #[arg(long, value_name = "TIME", value_parser = timespec::parse_time)]
+    as_of: Option<jiff::Timestamp>,
+    /// Pin to the newest digest at least DURATION old (e.g. 3d, 12h)
+    #[arg(long, value_name = "DURATION", value_parser = timespec::parse_duration)]
+    min_age: Option<Duration>,
+    /// Write IMAGE@DIGEST, dropping the tag (default keeps it: IMAGE:TAG@DIGEST)
+    #[arg(long)]
+    digest_only: bool,
+    /// Leave references that already carry a digest untouched
+    #[arg(long)]
+    keep_pinned: bool,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Colour the diff
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    color: Color,
     /// Only print errors
     #[arg(short, long)]
     quiet: bool,
+    #[command(flatten)]
+    net: NetArgs,
+}
+
+#[derive(Args)]
+struct HistoryArgs {
+    /// IMAGE[:TAG] on cgr.dev (tag defaults to latest)
+    image: String,
+    /// Only entries at or after TIME
+    #[arg(long, value_name = "TIME", value_parser = timespec::parse_time)]
+    start: Option<jiff::Timestamp>,
+    /// Only entries at or before TIME (a date means the end of that day, UTC)
+    #[arg(long, value_name = "TIME", value_parser = timespec::parse_time)]
+    end: Option<jiff::Timestamp>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    #[command(flatten)]
+    net: NetArgs,
+}
+
+#[derive(Args)]
+struct ResolveArgs {
+    /// IMAGE[:TAG] (tag defaults to latest)
+    image: String,
+    /// The digest current at TIME (cgr.dev only)
+    #[arg(long, value_name = "TIME", value_parser = timespec::parse_time)]
+    as_of: Option<jiff::Timestamp>,
+    /// The newest digest at least DURATION old (cgr.dev only)
+    #[arg(long, value_name = "DURATION", value_parser = timespec::parse_duration)]
+    min_age: Option<Duration>,
+    /// Print IMAGE@DIGEST, without the tag
+    #[arg(long)]
+    digest_only: bool,
+    #[command(flatten)]
+    net: NetArgs,
+}
+
+/// Options of every command that talks to registries.
+#[derive(Args)]
+struct NetArgs {
+    /// Send requests for REGISTRY to URL (repeatable; plain http only for loopback)
+    #[arg(
+        long,
+        value_name = "REGISTRY=URL",
+        env = "DIGESTPIN_ENDPOINTS",
+        value_delimiter = ','
+    )]
+    endpoint: Vec<String>,
+    /// At most N registry requests in flight
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: u16,
+    /// Give up on a request after this long (e.g. 30s)
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = timespec::parse_duration)]
+    timeout: Duration,
+    /// Log every registry request (method, URL, status, time) to stderr
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
 }
 
 fn main() -> ExitCode {
@@ -84,6 +195,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::List(args) => list(args, &mut out, &mut err),
         Command::Pin(args) => pin(args, &mut out, &mut err),
+        Command::History(args) => history(args, &mut out, &mut err),
+        Command::Resolve(args) => resolve(args, &mut out, &mut err),
     };
     let result = result.and_then(|status| out.flush().map(|()| status));
     match result {
@@ -100,12 +213,12 @@ fn list(args: ListArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<
     let scan = engine::scan_paths(&args.paths);
     match args.format {
         Format::Text => report::list_text(&scan, out, err)?,
-        Format::Json => report::list_json(&scan, out)?,
-    }
-    if args.format == Format::Json {
-        for file in &scan.files {
-            if let Some(e) = &file.error {
-                writeln!(err, "error: {}: {e}", file.path.display())?;
+        Format::Json => {
+            report::list_json(&scan, out)?;
+            for file in &scan.files {
+                if let Some(e) = &file.error {
+                    writeln!(err, "error: {}: {e}", report::display_path(&file.path))?;
+                }
             }
         }
     }
@@ -116,25 +229,253 @@ fn list(args: ListArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<
     })
 }
 
+/// Sets up `-v` logging, the runtime and the registry client; `Err` is a message for the user.
+fn network(net: &NetArgs) -> Result<(tokio::runtime::Runtime, Client), String> {
+    if net.verbose {
+        let _ = tracing_subscriber::fmt()
+            .with_writer(io::stderr)
+            .with_env_filter(tracing_subscriber::EnvFilter::new("digestpin=debug"))
+            .with_target(false)
+            .try_init();
+    }
+    let mut endpoints = Endpoints::default();
+    for spec in net.endpoint.iter().filter(|s| !s.trim().is_empty()) {
+        endpoints.add(spec).map_err(|e| e.to_string())?;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let options = ClientOptions {
+        jobs: usize::from(net.jobs),
+        timeout: net.timeout,
+        endpoints,
+        ..ClientOptions::default()
+    };
+    let client = Client::new(options, CredentialStore::from_env()).map_err(|e| e.to_string())?;
+    Ok((runtime, client))
+}
+
+/// The cut-off from `--as-of` and `--min-age` (the earlier of the two).
+fn cutoff(
+    as_of: Option<jiff::Timestamp>,
+    min_age: Option<Duration>,
+    now: jiff::Timestamp,
+) -> Option<jiff::Timestamp> {
+    let aged = min_age
+        .and_then(|d| jiff::SignedDuration::try_from(d).ok())
+        .and_then(|d| now.checked_sub(d).ok());
+    match (as_of, aged) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 fn pin(args: PinArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<ExitStatus> {
-    if !(args.check && args.offline) {
-        writeln!(
-            err,
-            "error: this build of digestpin resolves nothing over the network yet; use `digestpin pin --check --offline`"
-        )?;
-        return Ok(ExitStatus::Error);
+    if args.offline {
+        let plan = engine::plan_offline(engine::scan_paths(&args.paths));
+        match args.format {
+            Format::Text => report::check_text(&plan, out, err, args.quiet)?,
+            Format::Json => report::pin_json(&plan, out)?,
+        }
+        return Ok(exit_for(&plan, PinMode::Check));
     }
-    let plan = engine::plan_offline(engine::scan_paths(&args.paths));
+    let (runtime, client) = match network(&args.net) {
+        Ok(pair) => pair,
+        Err(message) => {
+            writeln!(err, "error: {message}")?;
+            return Ok(ExitStatus::Error);
+        }
+    };
+    let mode = if args.check {
+        PinMode::Check
+    } else if args.diff {
+        PinMode::Diff
+    } else {
+        PinMode::Write
+    };
+    let now = jiff::Timestamp::now();
+    let opts = PinOptions {
+        mode,
+        cutoff: cutoff(args.as_of, args.min_age, now),
+        digest_only: args.digest_only,
+        keep_pinned: args.keep_pinned,
+        now,
+        jobs: usize::from(args.net.jobs),
+    };
+    let show_progress = args.format == Format::Text && !args.quiet && io::stderr().is_terminal();
+    let progress = Progress::new(show_progress);
+    let report = runtime.block_on(engine::pin(&args.paths, &client, &opts, &|done, total| {
+        progress.update(done, total)
+    }));
+    progress.finish();
+    let color = match args.color {
+        Color::Always => ColorChoice::Always,
+        Color::Never => ColorChoice::Never,
+        Color::Auto => ColorChoice::Auto,
+    }
+    .enabled(io::stdout().is_terminal());
     match args.format {
-        Format::Text => report::check_text(&plan, out, err, args.quiet)?,
-        Format::Json => report::pin_json(&plan, out)?,
+        Format::Text => report::pin_text(&report, mode, color, args.quiet, out, err)?,
+        Format::Json => report::pin_json(&report, out)?,
     }
-    let summary = plan.summary();
-    Ok(if summary.errors > 0 {
+    Ok(exit_for(&report, mode))
+}
+
+fn exit_for(report: &engine::PinReport, mode: PinMode) -> ExitStatus {
+    let summary = report.summary();
+    let findings = match mode {
+        PinMode::Check => report.findings().next().is_some(),
+        PinMode::Diff => report.files.iter().any(|f| f.changed),
+        PinMode::Write => false,
+    };
+    if summary.errors > 0 {
         ExitStatus::Error
-    } else if plan.findings().next().is_some() {
+    } else if findings {
         ExitStatus::Findings
     } else {
         ExitStatus::Success
-    })
+    }
+}
+
+/// A progress bar on stderr, shown only once resolution takes more than a moment.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(enabled: bool) -> Self {
+        let bar = enabled.then(|| {
+            let bar = indicatif::ProgressBar::hidden();
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{spinner} resolving {pos}/{len} images {wide_bar} {elapsed}",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Progress {
+            bar,
+            started: Instant::now(),
+        }
+    }
+
+    fn update(&self, done: usize, total: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            if bar.is_hidden()
+                && self.started.elapsed() > Duration::from_millis(300)
+                && done < total
+            {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn parse_image(text: &str, err: &mut dyn Write) -> io::Result<Option<Reference>> {
+    match Reference::parse(text) {
+        Ok(r) => Ok(Some(r)),
+        Err(e) => {
+            writeln!(err, "error: {text}: invalid reference: {e}")?;
+            Ok(None)
+        }
+    }
+}
+
+fn history(args: HistoryArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<ExitStatus> {
+    let Some(reference) = parse_image(&args.image, err)? else {
+        return Ok(ExitStatus::Error);
+    };
+    if reference.registry() != TAG_HISTORY_REGISTRY {
+        writeln!(
+            err,
+            "error: {}: registry {} has no tag history API (only {TAG_HISTORY_REGISTRY} has)",
+            args.image,
+            reference.registry()
+        )?;
+        return Ok(ExitStatus::Error);
+    }
+    let Some(tag) = reference.lookup_tag() else {
+        writeln!(
+            err,
+            "error: {}: a digest has no history; give a tag",
+            args.image
+        )?;
+        return Ok(ExitStatus::Error);
+    };
+    let (runtime, client) = match network(&args.net) {
+        Ok(pair) => pair,
+        Err(message) => {
+            writeln!(err, "error: {message}")?;
+            return Ok(ExitStatus::Error);
+        }
+    };
+    let source = TagHistory {
+        client: &client,
+        registry: reference.registry(),
+        repository: reference.repository(),
+        tag,
+    };
+    match runtime.block_on(all_entries(&source, args.start, args.end)) {
+        Ok(entries) => {
+            match args.format {
+                Format::Text => report::history_text(&entries, out)?,
+                Format::Json => report::history_json(&reference, tag, &entries, out)?,
+            }
+            Ok(ExitStatus::Success)
+        }
+        Err(e) => {
+            writeln!(err, "error: {}: {e}", args.image)?;
+            Ok(ExitStatus::Error)
+        }
+    }
+}
+
+fn resolve(args: ResolveArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<ExitStatus> {
+    let Some(reference) = parse_image(&args.image, err)? else {
+        return Ok(ExitStatus::Error);
+    };
+    let Some(tag) = reference.lookup_tag() else {
+        writeln!(
+            err,
+            "error: {}: already a digest; there is no tag to follow",
+            args.image
+        )?;
+        return Ok(ExitStatus::Error);
+    };
+    let (runtime, client) = match network(&args.net) {
+        Ok(pair) => pair,
+        Err(message) => {
+            writeln!(err, "error: {message}")?;
+            return Ok(ExitStatus::Error);
+        }
+    };
+    let now = jiff::Timestamp::now();
+    let query = Query {
+        registry: reference.registry().to_owned(),
+        repository: reference.repository().to_owned(),
+        tag: tag.to_owned(),
+        cutoff: cutoff(args.as_of, args.min_age, now),
+    };
+    match runtime.block_on(resolve::resolve_one(&client, &query, now)) {
+        Ok(answer) => {
+            let base =
+                Reference::parse(&format!("{}:{tag}", reference.name())).unwrap_or(reference);
+            writeln!(out, "{}", base.pinned_to(&answer.digest, !args.digest_only))?;
+            Ok(ExitStatus::Success)
+        }
+        Err(e) => {
+            writeln!(err, "error: {}: {e}", args.image)?;
+            Ok(ExitStatus::Error)
+        }
+    }
 }

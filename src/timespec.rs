@@ -20,7 +20,9 @@ pub fn parse_time(text: &str) -> Result<Timestamp, TimeSpecError> {
     if let Ok(ts) = text.parse::<Timestamp>() {
         return Ok(ts);
     }
-    let date: Date = text.parse().map_err(|_| TimeSpecError::Time(text.to_owned()))?;
+    let date: Date = text
+        .parse()
+        .map_err(|_| TimeSpecError::Time(text.to_owned()))?;
     let next_day = date
         .tomorrow()
         .and_then(|d| d.to_zoned(TimeZone::UTC))
@@ -105,7 +107,10 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("3d").unwrap(), Duration::from_secs(259_200));
         assert_eq!(parse_duration("12h").unwrap(), Duration::from_secs(43_200));
-        assert_eq!(parse_duration("1d12h").unwrap(), Duration::from_secs(129_600));
+        assert_eq!(
+            parse_duration("1d12h").unwrap(),
+            Duration::from_secs(129_600)
+        );
         for bad in ["", "3", "d", "3x", "-3d", "3.5d"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }

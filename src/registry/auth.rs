@@ -55,7 +55,8 @@ pub fn parse_challenges(header: &str) -> Vec<Challenge> {
         }
         let after_name = pos;
         skip(&mut pos, b" \t");
-        let is_param = pos < bytes.len() && bytes[pos] == b'=' && !out.is_empty() && after_name > before;
+        let is_param =
+            pos < bytes.len() && bytes[pos] == b'=' && !out.is_empty() && after_name > before;
         if !is_param {
             out.push(Challenge {
                 scheme: name.to_ascii_lowercase(),
@@ -136,7 +137,12 @@ impl TokenCache {
     }
 
     /// The cached token for (registry, scope), or the one `fetch` gets (then cached).
-    pub async fn get_or_fetch<F, Fut, E>(&self, registry: &str, scope: &str, fetch: F) -> Result<String, E>
+    pub async fn get_or_fetch<F, Fut, E>(
+        &self,
+        registry: &str,
+        scope: &str,
+        fetch: F,
+    ) -> Result<String, E>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<(String, Duration), E>>,
@@ -183,7 +189,9 @@ mod tests {
 
     #[test]
     fn several_challenges_and_odd_spacing() {
-        let c = parse_challenges(r#"Basic realm="Registry Realm", Bearer realm = "https://x/token" , error="insufficient_scope",quoted="a \"b\" c""#);
+        let c = parse_challenges(
+            r#"Basic realm="Registry Realm", Bearer realm = "https://x/token" , error="insufficient_scope",quoted="a \"b\" c""#,
+        );
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].scheme, "basic");
         assert_eq!(c[0].param("realm"), Some("Registry Realm"));
@@ -198,10 +206,17 @@ mod tests {
 
     #[test]
     fn token_keys() {
-        let t: TokenResponse = serde_json::from_str(r#"{"access_token":"abc","expires_in":300}"#).unwrap();
-        assert_eq!(t.into_token(), Some(("abc".into(), Duration::from_secs(300))));
+        let t: TokenResponse =
+            serde_json::from_str(r#"{"access_token":"abc","expires_in":300}"#).unwrap();
+        assert_eq!(
+            t.into_token(),
+            Some(("abc".into(), Duration::from_secs(300)))
+        );
         let t: TokenResponse = serde_json::from_str(r#"{"token":"xyz"}"#).unwrap();
-        assert_eq!(t.into_token(), Some(("xyz".into(), Duration::from_secs(60))));
+        assert_eq!(
+            t.into_token(),
+            Some(("xyz".into(), Duration::from_secs(60)))
+        );
         let t: TokenResponse = serde_json::from_str(r#"{"token":""}"#).unwrap();
         assert_eq!(t.into_token(), None);
     }
@@ -214,12 +229,24 @@ mod tests {
             calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Ok::<_, ()>(("t".to_owned(), Duration::from_secs(60)))
         };
-        cache.get_or_fetch("cgr.dev", "repository:a:pull", fetch).await.unwrap();
-        cache.get_or_fetch("cgr.dev", "repository:a:pull", fetch).await.unwrap();
-        cache.get_or_fetch("cgr.dev", "repository:b:pull", fetch).await.unwrap();
+        cache
+            .get_or_fetch("cgr.dev", "repository:a:pull", fetch)
+            .await
+            .unwrap();
+        cache
+            .get_or_fetch("cgr.dev", "repository:a:pull", fetch)
+            .await
+            .unwrap();
+        cache
+            .get_or_fetch("cgr.dev", "repository:b:pull", fetch)
+            .await
+            .unwrap();
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
         cache.invalidate("cgr.dev", "repository:a:pull").await;
-        cache.get_or_fetch("cgr.dev", "repository:a:pull", fetch).await.unwrap();
+        cache
+            .get_or_fetch("cgr.dev", "repository:a:pull", fetch)
+            .await
+            .unwrap();
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 }

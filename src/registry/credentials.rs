@@ -25,7 +25,10 @@ use crate::reference::DOCKER_HUB;
 /// What to authenticate with. `Debug` never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credential {
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     /// An OAuth2 refresh token (`identitytoken`), exchanged at the token realm.
     IdentityToken(String),
 }
@@ -192,9 +195,9 @@ fn entry_credential(entry: &AuthEntry) -> Result<Option<Credential>, String> {
     match entry.auth.as_deref().filter(|a| !a.is_empty()) {
         None => Ok(None),
         Some(auth) => {
-            let decoded = STANDARD
-                .decode(auth.trim())
-                .map_err(|_| "an `auths` entry has an `auth` value that is not base64".to_owned())?;
+            let decoded = STANDARD.decode(auth.trim()).map_err(|_| {
+                "an `auths` entry has an `auth` value that is not base64".to_owned()
+            })?;
             let text = String::from_utf8(decoded)
                 .map_err(|_| "an `auths` entry has an `auth` value that is not text".to_owned())?;
             let (username, password) = text
@@ -295,6 +298,10 @@ mod tests {
     #[test]
     fn missing_helper_is_an_error() {
         let s = store(r#"{"credHelpers": {"cgr.dev": "digestpin-test-missing"}}"#);
-        assert!(s.lookup("cgr.dev").unwrap_err().contains("docker-credential-digestpin-test-missing"));
+        assert!(
+            s.lookup("cgr.dev")
+                .unwrap_err()
+                .contains("docker-credential-digestpin-test-missing")
+        );
     }
 }

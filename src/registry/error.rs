@@ -68,7 +68,9 @@ pub enum RegistryError {
         cutoff: String,
     },
     /// `--as-of`/`--min-age` on a registry without the Tag History API.
-    #[error("registry {registry} has no tag history API: --as-of and --min-age work only with cgr.dev")]
+    #[error(
+        "registry {registry} has no tag history API: --as-of and --min-age work only with cgr.dev"
+    )]
     NoTagHistory { registry: String },
     /// Reading credentials failed (a broken helper, an unreadable config).
     #[error("{registry}: credentials: {detail}")]
@@ -89,7 +91,13 @@ impl RegistryError {
     }
 }
 
-fn http_message(registry: &str, repository: &str, url: &str, status: u16, oci: &OciError) -> String {
+fn http_message(
+    registry: &str,
+    repository: &str,
+    url: &str,
+    status: u16,
+    oci: &OciError,
+) -> String {
     let what = match status {
         401 => "authentication failed (check credentials)",
         403 => "access denied",
@@ -109,7 +117,11 @@ fn http_message(registry: &str, repository: &str, url: &str, status: u16, oci: &
 
 /// Shortens untrusted text for messages and escapes control characters.
 pub fn truncate(text: &str, max: usize) -> String {
-    let mut out: String = text.chars().take(max).flat_map(char::escape_default).collect();
+    let mut out: String = text
+        .chars()
+        .take(max)
+        .flat_map(char::escape_default)
+        .collect();
     if text.chars().count() > max {
         out.push('…');
     }

@@ -85,7 +85,13 @@ impl HistorySource for TagHistory<'_> {
         loop {
             let reply = self
                 .client
-                .request(self.registry, self.repository, Method::GET, &path, Some("application/json"))
+                .request(
+                    self.registry,
+                    self.repository,
+                    Method::GET,
+                    &path,
+                    Some("application/json"),
+                )
                 .await?;
             match parse_history(&reply.body) {
                 Ok(entries) => return Ok(entries),
@@ -142,9 +148,9 @@ fn parse_history(body: &[u8]) -> Result<Vec<HistoryEntry>, Problem> {
             let digest = field(entry, "digest")
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .ok_or_else(|| Problem::Shape("history entry without digest".into()))?;
-            let updated_at = text
-                .parse::<Timestamp>()
-                .map_err(|_| Problem::Shape(format!("invalid updateTimestamp {}", truncate(&text, 64))))?;
+            let updated_at = text.parse::<Timestamp>().map_err(|_| {
+                Problem::Shape(format!("invalid updateTimestamp {}", truncate(&text, 64)))
+            })?;
             let digest = Digest::parse(&digest).map_err(|_| Problem::Digest(digest))?;
             Ok(HistoryEntry {
                 updated_at,
@@ -167,7 +173,9 @@ pub struct Window {
 impl Window {
     /// The newest entry: the answer.
     pub fn newest(&self) -> &HistoryEntry {
-        self.entries.last().expect("a window holds at least one entry")
+        self.entries
+            .last()
+            .expect("a window holds at least one entry")
     }
 }
 
@@ -195,7 +203,9 @@ pub async fn newest_at_or_before<S: HistorySource>(
     let end = cutoff.and_then(|c| c.checked_add(MARGIN).ok());
     let mut start = anchor.checked_sub(FIRST_WINDOW).ok();
     loop {
-        let page = source.page(start.and_then(|s| s.checked_sub(MARGIN).ok()), end).await?;
+        let page = source
+            .page(start.and_then(|s| s.checked_sub(MARGIN).ok()), end)
+            .await?;
         let full = page.len() >= PAGE_LIMIT;
         let mut eligible: Vec<HistoryEntry> = page
             .into_iter()
@@ -206,7 +216,10 @@ pub async fn newest_at_or_before<S: HistorySource>(
         match (full, best) {
             (false, Some(_)) => {
                 let entries = match start {
-                    Some(s) => eligible.into_iter().filter(|e| e.updated_at >= s).collect::<Vec<_>>(),
+                    Some(s) => eligible
+                        .into_iter()
+                        .filter(|e| e.updated_at >= s)
+                        .collect::<Vec<_>>(),
                     None => eligible,
                 };
                 return Ok(Window { entries, start });
@@ -235,7 +248,9 @@ pub async fn all_entries<S: HistorySource>(
     let mut from = start;
     let mut all: Vec<HistoryEntry> = Vec::new();
     loop {
-        let page = source.page(from.and_then(|s| s.checked_sub(MARGIN).ok()), end_param).await?;
+        let page = source
+            .page(from.and_then(|s| s.checked_sub(MARGIN).ok()), end_param)
+            .await?;
         let full = page.len() >= PAGE_LIMIT;
         let newest = page.iter().map(|e| e.updated_at).max();
         all.extend(page);
@@ -251,8 +266,14 @@ pub async fn all_entries<S: HistorySource>(
             (false, _) => break,
         }
     }
-    all.retain(|e| start.is_none_or(|s| e.updated_at >= s) && end.is_none_or(|x| e.updated_at <= x));
-    all.sort_by(|a, b| a.updated_at.cmp(&b.updated_at).then_with(|| a.digest.cmp(&b.digest)));
+    all.retain(|e| {
+        start.is_none_or(|s| e.updated_at >= s) && end.is_none_or(|x| e.updated_at <= x)
+    });
+    all.sort_by(|a, b| {
+        a.updated_at
+            .cmp(&b.updated_at)
+            .then_with(|| a.digest.cmp(&b.digest))
+    });
     all.dedup_by(|a, b| a.updated_at == b.updated_at && a.digest == b.digest);
     Ok(all)
 }
@@ -278,10 +299,17 @@ mod tests {
         }
     }
 
-    fn fake(count: usize, every: SignedDuration, newest_first: bool, exclusive_bounds: bool) -> Fake {
+    fn fake(
+        count: usize,
+        every: SignedDuration,
+        newest_first: bool,
+        exclusive_bounds: bool,
+    ) -> Fake {
         let t0: Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
         Fake {
-            entries: (0..count).map(|i| entry(t0 + every * i as i32, i)).collect(),
+            entries: (0..count)
+                .map(|i| entry(t0 + every * i as i32, i))
+                .collect(),
             newest_first,
             exclusive_bounds,
             calls: RefCell::default(),
@@ -289,11 +317,27 @@ mod tests {
     }
 
     impl HistorySource for Fake {
-        async fn page(&self, start: Option<Timestamp>, end: Option<Timestamp>) -> Result<Vec<HistoryEntry>, RegistryError> {
+        async fn page(
+            &self,
+            start: Option<Timestamp>,
+            end: Option<Timestamp>,
+        ) -> Result<Vec<HistoryEntry>, RegistryError> {
             self.calls.borrow_mut().push((start, end));
             let inside = |e: &&HistoryEntry| {
-                let after = start.is_none_or(|s| if self.exclusive_bounds { e.updated_at > s } else { e.updated_at >= s });
-                let before = end.is_none_or(|x| if self.exclusive_bounds { e.updated_at < x } else { e.updated_at <= x });
+                let after = start.is_none_or(|s| {
+                    if self.exclusive_bounds {
+                        e.updated_at > s
+                    } else {
+                        e.updated_at >= s
+                    }
+                });
+                let before = end.is_none_or(|x| {
+                    if self.exclusive_bounds {
+                        e.updated_at < x
+                    } else {
+                        e.updated_at <= x
+                    }
+                });
                 after && before
             };
             let mut page: Vec<HistoryEntry> = self.entries.iter().filter(inside).cloned().collect();
@@ -306,7 +350,10 @@ mod tests {
     }
 
     fn run<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
     }
 
     #[test]
@@ -355,7 +402,10 @@ mod tests {
         assert_eq!(w.newest(), &src.entries[2]);
         assert_eq!(src.calls.borrow().len(), 2);
         let early: Timestamp = "2023-01-01T00:00:00Z".parse().unwrap();
-        assert!(matches!(run(newest_at_or_before(&src, Some(early), now)), Err(Lookup::NoEntry)));
+        assert!(matches!(
+            run(newest_at_or_before(&src, Some(early), now)),
+            Err(Lookup::NoEntry)
+        ));
     }
 
     #[test]
@@ -374,6 +424,9 @@ mod tests {
         assert_eq!(entries[1].updated_at.to_string(), "2024-06-01T12:00:00Z");
         let evil = br#"{"history":[{"updateTimestamp":"2024-06-01T12:00:00Z","digest":"sha256:0000\nRUN curl x"}]}"#;
         assert!(matches!(parse_history(evil), Err(Problem::Digest(_))));
-        assert!(matches!(parse_history(br#"{"history":[{"updateTi"#), Err(Problem::Shape(_))));
+        assert!(matches!(
+            parse_history(br#"{"history":[{"updateTi"#),
+            Err(Problem::Shape(_))
+        ));
     }
 }

@@ -57,7 +57,11 @@ impl Endpoints {
         match parsed.scheme() {
             "https" => {}
             "http" if is_loopback(parsed.host_str().unwrap_or("")) => {}
-            "http" => return Err(bad("plain http:// is allowed only for loopback hosts (127.0.0.1, ::1, localhost); use https://")),
+            "http" => {
+                return Err(bad(
+                    "plain http:// is allowed only for loopback hosts (127.0.0.1, ::1, localhost); use https://",
+                ));
+            }
             other => return Err(bad(&format!("unsupported scheme {other}://"))),
         }
         let registry = match registry {
@@ -75,7 +79,11 @@ impl Endpoints {
         }
         let host = api_host(registry);
         let bare = host.rsplit_once(':').map_or(host, |(h, p)| {
-            if p.bytes().all(|b| b.is_ascii_digit()) { h } else { host }
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
         });
         if is_loopback(bare.trim_start_matches('[').trim_end_matches(']')) {
             format!("http://{host}")
@@ -120,7 +128,10 @@ impl Default for ClientOptions {
 enum Scheme {
     Anonymous,
     Basic,
-    Bearer { realm: String, service: Option<String> },
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
 }
 
 type SchemeSlot = Arc<tokio::sync::Mutex<Option<Result<Scheme, RegistryError>>>>;
@@ -148,7 +159,10 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(options: ClientOptions, credentials: CredentialStore) -> Result<Self, RegistryError> {
+    pub fn new(
+        options: ClientOptions,
+        credentials: CredentialStore,
+    ) -> Result<Self, RegistryError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("digestpin/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(options.timeout.min(Duration::from_secs(10)))
@@ -187,13 +201,24 @@ impl Client {
         let path = format!("/v2/{repository}/manifests/{reference}");
         let url = self.url(registry, &path);
         let head = self
-            .request(registry, repository, Method::HEAD, &path, Some(MANIFEST_ACCEPT))
+            .request(
+                registry,
+                repository,
+                Method::HEAD,
+                &path,
+                Some(MANIFEST_ACCEPT),
+            )
             .await;
         let head = match head {
-            Err(RegistryError::Status { status: 405 | 501, .. }) => None,
+            Err(RegistryError::Status {
+                status: 405 | 501, ..
+            }) => None,
             other => Some(other?),
         };
-        if let Some(value) = head.as_ref().and_then(|h| h.headers.get("docker-content-digest")) {
+        if let Some(value) = head
+            .as_ref()
+            .and_then(|h| h.headers.get("docker-content-digest"))
+        {
             let text = value.to_str().unwrap_or("");
             return Digest::parse(text).map_err(|_| RegistryError::InvalidDigest {
                 registry: registry.to_owned(),
@@ -202,7 +227,13 @@ impl Client {
             });
         }
         let reply = self
-            .request(registry, repository, Method::GET, &path, Some(MANIFEST_ACCEPT))
+            .request(
+                registry,
+                repository,
+                Method::GET,
+                &path,
+                Some(MANIFEST_ACCEPT),
+            )
             .await?;
         let computed = format!("sha256:{:x}", Sha256::digest(&reply.body));
         if let Some(value) = reply.headers.get("docker-content-digest") {
@@ -243,7 +274,13 @@ impl Client {
         loop {
             let authorization = self.authorization(registry, &scope).await?;
             let outcome = self
-                .send(registry, method.clone(), &url, accept, authorization.as_deref())
+                .send(
+                    registry,
+                    method.clone(),
+                    &url,
+                    accept,
+                    authorization.as_deref(),
+                )
                 .await;
             let (retry_after, failure) = match outcome {
                 Ok(reply) if reply.status == 401 && !reauthenticated => {
@@ -252,9 +289,10 @@ impl Client {
                     continue;
                 }
                 Ok(reply) if (200..300).contains(&reply.status) => return Ok(reply),
-                Ok(reply) if reply.status == 429 || reply.status >= 500 => {
-                    (retry_after(&reply), status_error(registry, repository, &url, &reply))
-                }
+                Ok(reply) if reply.status == 429 || reply.status >= 500 => (
+                    retry_after(&reply),
+                    status_error(registry, repository, &url, &reply),
+                ),
                 Ok(reply) => return Err(status_error(registry, repository, &url, &reply)),
                 Err(e) if e.is_transient() => (None, e),
                 Err(e) => return Err(e),
@@ -275,11 +313,15 @@ impl Client {
         accept: Option<&str>,
         authorization: Option<&str>,
     ) -> Result<Reply, RegistryError> {
-        let _permit = self.limiter.acquire().await.map_err(|_| RegistryError::Transport {
-            registry: registry.to_owned(),
-            url: url.to_owned(),
-            detail: "client shut down".into(),
-        })?;
+        let _permit = self
+            .limiter
+            .acquire()
+            .await
+            .map_err(|_| RegistryError::Transport {
+                registry: registry.to_owned(),
+                url: url.to_owned(),
+                detail: "client shut down".into(),
+            })?;
         let mut request = self.http.request(method.clone(), url);
         if let Some(accept) = accept {
             request = request.header(ACCEPT, accept);
@@ -313,10 +355,17 @@ impl Client {
     }
 
     /// The `Authorization` header for a request in `scope`, per the registry's scheme.
-    async fn authorization(&self, registry: &str, scope: &str) -> Result<Option<String>, RegistryError> {
+    async fn authorization(
+        &self,
+        registry: &str,
+        scope: &str,
+    ) -> Result<Option<String>, RegistryError> {
         match self.scheme(registry).await? {
             Scheme::Anonymous => Ok(None),
-            Scheme::Basic => Ok(self.credential(registry).await?.and_then(|c| c.basic_header())),
+            Scheme::Basic => Ok(self
+                .credential(registry)
+                .await?
+                .and_then(|c| c.basic_header())),
             Scheme::Bearer { realm, service } => {
                 let token = self
                     .tokens
@@ -386,7 +435,10 @@ impl Client {
     /// Credentials for `registry`, looked up once per run (a helper may be a process).
     async fn credential(&self, registry: &str) -> Result<Option<Credential>, RegistryError> {
         let slot = {
-            let mut slots = self.credential_slots.lock().unwrap_or_else(|e| e.into_inner());
+            let mut slots = self
+                .credential_slots
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             slots.entry(registry.to_owned()).or_default().clone()
         };
         let found = slot
@@ -423,7 +475,10 @@ impl Client {
         if credential.is_some() && insecure {
             return Err(RegistryError::Credentials {
                 registry: registry.to_owned(),
-                detail: format!("refusing to send credentials to a plain-http token realm {}", url.origin().ascii_serialization()),
+                detail: format!(
+                    "refusing to send credentials to a plain-http token realm {}",
+                    url.origin().ascii_serialization()
+                ),
             });
         }
         let repository = scope
@@ -442,7 +497,12 @@ impl Client {
                     if let Some(service) = service {
                         form.push(("service", service));
                     }
-                    self.send_token_request(registry, self.http.post(url.clone()).form(&form), url.as_str()).await
+                    self.send_token_request(
+                        registry,
+                        self.http.post(url.clone()).form(&form),
+                        url.as_str(),
+                    )
+                    .await
                 }
                 _ => {
                     {
@@ -457,24 +517,27 @@ impl Client {
                     if let Some(header) = credential.as_ref().and_then(Credential::basic_header) {
                         request = request.header(AUTHORIZATION, header);
                     }
-                    self.send_token_request(registry, request, url.as_str()).await
+                    self.send_token_request(registry, request, url.as_str())
+                        .await
                 }
             };
             let token_url = strip_query(url.as_str());
             let (retry_after, failure) = match result {
                 Ok(reply) if (200..300).contains(&reply.status) => {
                     let parsed: Result<TokenResponse, _> = serde_json::from_slice(&reply.body);
-                    return parsed.ok().and_then(TokenResponse::into_token).ok_or_else(|| {
-                        RegistryError::InvalidResponse {
+                    return parsed
+                        .ok()
+                        .and_then(TokenResponse::into_token)
+                        .ok_or_else(|| RegistryError::InvalidResponse {
                             registry: registry.to_owned(),
                             url: token_url,
                             detail: "token response has no token".into(),
-                        }
-                    });
+                        });
                 }
-                Ok(reply) if reply.status == 429 || reply.status >= 500 => {
-                    (retry_after(&reply), status_error(registry, repository, &token_url, &reply))
-                }
+                Ok(reply) if reply.status == 429 || reply.status >= 500 => (
+                    retry_after(&reply),
+                    status_error(registry, repository, &token_url, &reply),
+                ),
                 Ok(reply) => return Err(status_error(registry, repository, &token_url, &reply)),
                 Err(e) if e.is_transient() => (None, e),
                 Err(e) => return Err(e),
@@ -491,11 +554,15 @@ impl Client {
         request: reqwest::RequestBuilder,
         url: &str,
     ) -> Result<Reply, RegistryError> {
-        let _permit = self.limiter.acquire().await.map_err(|_| RegistryError::Transport {
-            registry: registry.to_owned(),
-            url: strip_query(url),
-            detail: "client shut down".into(),
-        })?;
+        let _permit = self
+            .limiter
+            .acquire()
+            .await
+            .map_err(|_| RegistryError::Transport {
+                registry: registry.to_owned(),
+                url: strip_query(url),
+                detail: "client shut down".into(),
+            })?;
         let started = Instant::now();
         self.requests.fetch_add(1, Ordering::Relaxed);
         let transport = |e: reqwest::Error| RegistryError::Transport {
@@ -598,10 +665,22 @@ mod tests {
         assert!(e.add("no-equals").is_err());
         assert_eq!(e.base_url("cgr.dev"), "http://127.0.0.1:5000");
         assert_eq!(e.base_url("docker.io"), "http://[::1]:5001");
-        assert_eq!(Endpoints::default().base_url("docker.io"), "https://registry-1.docker.io");
-        assert_eq!(Endpoints::default().base_url("127.0.0.1:5000"), "http://127.0.0.1:5000");
-        assert_eq!(Endpoints::default().base_url("localhost:5000"), "http://localhost:5000");
-        assert_eq!(Endpoints::default().base_url("[::1]:5000"), "http://[::1]:5000");
+        assert_eq!(
+            Endpoints::default().base_url("docker.io"),
+            "https://registry-1.docker.io"
+        );
+        assert_eq!(
+            Endpoints::default().base_url("127.0.0.1:5000"),
+            "http://127.0.0.1:5000"
+        );
+        assert_eq!(
+            Endpoints::default().base_url("localhost:5000"),
+            "http://localhost:5000"
+        );
+        assert_eq!(
+            Endpoints::default().base_url("[::1]:5000"),
+            "http://[::1]:5000"
+        );
         assert_eq!(Endpoints::default().base_url("ghcr.io"), "https://ghcr.io");
     }
 }

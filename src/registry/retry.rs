@@ -34,7 +34,10 @@ impl RetryPolicy {
         if let Some(wait) = retry_after {
             return (wait <= self.max_retry_after).then_some(wait);
         }
-        let exp = self.base.saturating_mul(1 << retry.min(16)).min(self.max_backoff);
+        let exp = self
+            .base
+            .saturating_mul(1 << retry.min(16))
+            .min(self.max_backoff);
         // Full jitter between half and all of the exponential step.
         let half = exp / 2;
         let jitter = half.mul_f64(fastrand::f64());
@@ -65,7 +68,10 @@ mod tests {
         assert!(d0 >= Duration::from_millis(125) && d0 <= Duration::from_millis(250));
         assert!(d2 >= Duration::from_millis(500) && d2 <= Duration::from_millis(1000));
         assert_eq!(p.delay(3, None), None);
-        assert_eq!(p.delay(0, Some(Duration::from_secs(2))), Some(Duration::from_secs(2)));
+        assert_eq!(
+            p.delay(0, Some(Duration::from_secs(2))),
+            Some(Duration::from_secs(2))
+        );
         assert_eq!(p.delay(0, Some(Duration::from_secs(3600))), None);
     }
 

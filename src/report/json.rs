@@ -8,6 +8,8 @@ use super::display_path;
 use crate::digest::Digest;
 use crate::dockerfile::{ImageRef, RefState};
 use crate::engine::{FileError, PinReport, ScanReport, Status, Summary};
+use crate::reference::Reference;
+use crate::registry::history::HistoryEntry;
 
 #[derive(Serialize)]
 struct ListDoc<'a> {
@@ -155,4 +157,41 @@ pub fn pin_json(report: &PinReport, out: &mut dyn Write) -> io::Result<()> {
 fn write_doc<T: Serialize>(out: &mut dyn Write, doc: &T) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, doc)?;
     writeln!(out)
+}
+
+#[derive(Serialize)]
+struct HistoryDoc<'a> {
+    registry: &'a str,
+    repository: &'a str,
+    tag: &'a str,
+    history: Vec<HistoryItem<'a>>,
+}
+
+#[derive(Serialize)]
+struct HistoryItem<'a> {
+    #[serde(rename = "updateTimestamp")]
+    update_timestamp: &'a str,
+    digest: &'a Digest,
+}
+
+/// `history --format json`: the Tag History API's own shape, every page joined, oldest first.
+pub fn history_json(
+    reference: &Reference,
+    tag: &str,
+    entries: &[HistoryEntry],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let doc = HistoryDoc {
+        registry: reference.registry(),
+        repository: reference.repository(),
+        tag,
+        history: entries
+            .iter()
+            .map(|e| HistoryItem {
+                update_timestamp: &e.timestamp_text,
+                digest: &e.digest,
+            })
+            .collect(),
+    };
+    write_doc(out, &doc)
 }

@@ -4,12 +4,12 @@
 mod json;
 mod text;
 
-pub use json::{list_json, pin_json};
-pub use text::{check_text, list_text};
+pub use json::{history_json, list_json, pin_json};
+pub use text::{check_text, history_text, list_text, pin_text};
 
 use std::path::Path;
 
 /// A path as the user gave it (relative stays relative), with `/` separators.
-pub(crate) fn display_path(path: &Path) -> String {
+pub fn display_path(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }

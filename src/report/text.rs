@@ -4,8 +4,10 @@
 use std::io::{self, Write};
 
 use super::display_path;
+use crate::diff::colorize;
 use crate::dockerfile::RefState;
-use crate::engine::{FileError, PinReport, ScanReport, Status};
+use crate::engine::{FileError, PinMode, PinReport, ScanReport, Status};
+use crate::registry::history::HistoryEntry;
 
 fn file_error(err: &mut dyn Write, path: &str, error: &FileError) -> io::Result<()> {
     match error.line {
@@ -43,13 +45,26 @@ pub fn list_text(report: &ScanReport, out: &mut dyn Write, err: &mut dyn Write) 
     empty_dirs(err, &report.empty_dirs)
 }
 
-/// `pin --check` (text): one line per finding on `out`; skipped references, errors and a
-/// summary on `err` (`quiet` keeps only errors).
+/// `pin --check --offline` (text): references without a digest.
 pub fn check_text(
     report: &PinReport,
     out: &mut dyn Write,
     err: &mut dyn Write,
     quiet: bool,
+) -> io::Result<()> {
+    pin_text(report, PinMode::Check, false, quiet, out, err)
+}
+
+/// `pin` (text). In `--check`, one line per finding on `out`; otherwise the diff on `out`.
+/// Skipped references, errors, stale-pin notes and a summary go to `err` (`quiet` keeps only
+/// errors).
+pub fn pin_text(
+    report: &PinReport,
+    mode: PinMode,
+    color: bool,
+    quiet: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> io::Result<()> {
     for file in &report.files {
         let path = display_path(&file.path);
@@ -57,11 +72,21 @@ pub fn check_text(
             let r = &plan.found;
             let at = format!("{path}:{}:{}", r.line, r.column);
             let reason = plan.reason.as_deref().unwrap_or("");
-            match plan.status {
-                Status::Pinned => match &plan.digest_after {
+            let behind = plan
+                .behind
+                .as_deref()
+                .map(|b| format!(", {b}"))
+                .unwrap_or_default();
+            let now = plan
+                .digest_after
+                .as_ref()
+                .map(|d| format!(" (now {d})"))
+                .unwrap_or_default();
+            match (plan.status, mode) {
+                (Status::Pinned, PinMode::Check) => match &plan.digest_after {
                     Some(d) => writeln!(
                         out,
-                        "{at}: {} {}: not pinned (would pin to {d})",
+                        "{at}: {} {}: not pinned (current digest {d})",
                         r.instruction, r.original
                     )?,
                     None => writeln!(
@@ -70,43 +95,53 @@ pub fn check_text(
                         r.instruction, r.original
                     )?,
                 },
-                Status::Updated => writeln!(
+                (Status::Updated, PinMode::Check) => writeln!(
                     out,
-                    "{at}: {} {}: stale digest{}",
-                    r.instruction,
-                    r.original,
-                    plan.digest_after
-                        .as_ref()
-                        .map(|d| format!(" (now {d})"))
-                        .unwrap_or_default()
+                    "{at}: {} {}: stale digest{behind}{now}",
+                    r.instruction, r.original
                 )?,
-                Status::Error => writeln!(err, "error: {at}: {}: {reason}", r.original)?,
-                Status::Skipped if !quiet && reason != "ignored" => {
+                (Status::Updated, _) if !quiet => {
+                    writeln!(err, "{at}: {}: stale digest{behind}", r.original)?
+                }
+                (Status::Error, _) => writeln!(err, "error: {at}: {}: {reason}", r.original)?,
+                (Status::Skipped, _) if !quiet && reason != "ignored" => {
                     writeln!(err, "warning: {at}: {}: skipped ({reason})", r.original)?
                 }
-                Status::Skipped | Status::Unchanged => {}
+                _ => {}
             }
         }
         if let Some(error) = &file.error {
             file_error(err, &path, error)?;
         }
+        if mode != PinMode::Check && !file.diff.is_empty() {
+            let diff = if color {
+                colorize(&file.diff)
+            } else {
+                file.diff.clone()
+            };
+            out.write_all(diff.as_bytes())?;
+        }
     }
-    if !quiet {
-        empty_dirs(err, &report.empty_dirs)?;
-        let s = report.summary();
+    if quiet {
+        return Ok(());
+    }
+    empty_dirs(err, &report.empty_dirs)?;
+    let s = report.summary();
+    if mode == PinMode::Check {
         let findings = s.pinned + s.updated;
         let files_with = report
             .files
             .iter()
-            .filter(|f| {
-                f.refs
-                    .iter()
-                    .any(|r| matches!(r.status, Status::Pinned | Status::Updated))
-            })
+            .filter(|f| f.refs.iter().any(is_finding))
             .count();
-        writeln!(
+        let what = if s.updated > 0 {
+            "unpinned or stale"
+        } else {
+            "not pinned"
+        };
+        return writeln!(
             err,
-            "digestpin: {findings} of {} image reference{} not pinned in {files_with} of {} file{} ({} pinned, {} skipped, {} error{})",
+            "digestpin: {findings} of {} image reference{} {what} in {files_with} of {} file{} ({} pinned, {} skipped, {} error{})",
             s.refs,
             plural(s.refs),
             s.files,
@@ -115,7 +150,37 @@ pub fn check_text(
             s.skipped,
             s.errors,
             plural(s.errors)
-        )?;
+        );
+    }
+    let changed = report.files.iter().filter(|f| f.changed).count();
+    let (verbs, changed_verb) = match mode {
+        PinMode::Write => (["pinned", "updated"], "changed"),
+        _ => (["to pin", "to update"], "to change"),
+    };
+    writeln!(
+        err,
+        "digestpin: {} {}, {} {}, {} unchanged, {} skipped, {} error{}; {changed} of {} file{} {changed_verb}",
+        s.pinned,
+        verbs[0],
+        s.updated,
+        verbs[1],
+        s.unchanged,
+        s.skipped,
+        s.errors,
+        plural(s.errors),
+        s.files,
+        plural(s.files),
+    )
+}
+
+fn is_finding(plan: &crate::engine::RefPlan) -> bool {
+    matches!(plan.status, Status::Pinned | Status::Updated)
+}
+
+/// `history` (text): one line per entry, oldest first.
+pub fn history_text(entries: &[HistoryEntry], out: &mut dyn Write) -> io::Result<()> {
+    for e in entries {
+        writeln!(out, "{}  {}", e.timestamp_text, e.digest)?;
     }
     Ok(())
 }
