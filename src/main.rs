@@ -236,6 +236,7 @@ fn network(net: &NetArgs) -> Result<(tokio::runtime::Runtime, Client), String> {
             .with_writer(io::stderr)
             .with_env_filter(tracing_subscriber::EnvFilter::new("digestpin=debug"))
             .with_target(false)
+            .with_ansi(io::stderr().is_terminal())
             .try_init();
     }
     let mut endpoints = Endpoints::default();
