@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use digestpin::diff::ColorChoice;
 use digestpin::engine::{self, PinMode, PinOptions};
 use digestpin::reference::Reference;
@@ -69,6 +69,18 @@ enum Command {
         digestpin resolve python:3.12 --digest-only\n\n\
         Exit codes: 0 success, 2 error.")]
     Resolve(ResolveArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(after_help = "Examples:\n  \
+        digestpin completions bash > ~/.local/share/bash-completion/completions/digestpin\n  \
+        digestpin completions zsh > ~/.zfunc/_digestpin\n  \
+        digestpin completions fish > ~/.config/fish/completions/digestpin.fish")]
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    #[command(after_help = "Example:\n  digestpin man > /usr/local/share/man/man1/digestpin.1")]
+    Man,
 }
 
 #[derive(Args)]
@@ -105,9 +117,9 @@ struct PinArgs {
     /// Leave references that already carry a digest untouched
     #[arg(long)]
     keep_pinned: bool,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    /// Output format (github: workflow commands, plus a table in $GITHUB_STEP_SUMMARY)
+    #[arg(long, value_enum, default_value_t = PinFormat::Text)]
+    format: PinFormat,
     /// Colour the diff
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     color: Color,
@@ -181,6 +193,13 @@ enum Format {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PinFormat {
+    Text,
+    Json,
+    Github,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Color {
     Auto,
     Always,
@@ -197,6 +216,15 @@ fn main() -> ExitCode {
         Command::Pin(args) => pin(args, &mut out, &mut err),
         Command::History(args) => history(args, &mut out, &mut err),
         Command::Resolve(args) => resolve(args, &mut out, &mut err),
+        Command::Completions { shell } => {
+            // Generated into memory: clap_complete panics on a write error (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "digestpin", &mut script);
+            out.write_all(&script).map(|()| ExitStatus::Success)
+        }
+        Command::Man => clap_mangen::Man::new(Cli::command())
+            .render(&mut out)
+            .map(|()| ExitStatus::Success),
     };
     let result = result.and_then(|status| out.flush().map(|()| status));
     match result {
@@ -275,10 +303,7 @@ fn cutoff(
 fn pin(args: PinArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<ExitStatus> {
     if args.offline {
         let plan = engine::plan_offline(engine::scan_paths(&args.paths));
-        match args.format {
-            Format::Text => report::check_text(&plan, out, err, args.quiet)?,
-            Format::Json => report::pin_json(&plan, out)?,
-        }
+        render_pin(&plan, PinMode::Check, &args, false, out, err)?;
         return Ok(exit_for(&plan, PinMode::Check));
     }
     let (runtime, client) = match network(&args.net) {
@@ -304,7 +329,7 @@ fn pin(args: PinArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<Ex
         now,
         jobs: usize::from(args.net.jobs),
     };
-    let show_progress = args.format == Format::Text && !args.quiet && io::stderr().is_terminal();
+    let show_progress = args.format == PinFormat::Text && !args.quiet && io::stderr().is_terminal();
     let progress = Progress::new(show_progress);
     let report = runtime.block_on(engine::pin(&args.paths, &client, &opts, &|done, total| {
         progress.update(done, total)
@@ -316,11 +341,33 @@ fn pin(args: PinArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<Ex
         Color::Auto => ColorChoice::Auto,
     }
     .enabled(io::stdout().is_terminal());
-    match args.format {
-        Format::Text => report::pin_text(&report, mode, color, args.quiet, out, err)?,
-        Format::Json => report::pin_json(&report, out)?,
-    }
+    render_pin(&report, mode, &args, color, out, err)?;
     Ok(exit_for(&report, mode))
+}
+
+fn render_pin(
+    report: &engine::PinReport,
+    mode: PinMode,
+    args: &PinArgs,
+    color: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<()> {
+    match args.format {
+        PinFormat::Text => report::pin_text(report, mode, color, args.quiet, out, err),
+        PinFormat::Json => report::pin_json(report, out),
+        PinFormat::Github => {
+            report::pin_github(report, mode, out)?;
+            if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+                let mut summary = std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(&path)?;
+                report::step_summary(report, mode, &mut summary)?;
+            }
+            Ok(())
+        }
+    }
 }
 
 fn exit_for(report: &engine::PinReport, mode: PinMode) -> ExitStatus {

@@ -286,3 +286,38 @@ fn help_shows_examples_for_every_command() {
     let dir = tempfile::tempdir().unwrap();
     digestpin(dir.path()).arg("--bogus").assert().code(2);
 }
+
+#[test]
+fn completions_and_man_page() {
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, marker) in [
+        ("bash", "_digestpin()"),
+        ("zsh", "#compdef digestpin"),
+        ("fish", "complete -c digestpin"),
+    ] {
+        digestpin(dir.path())
+            .args(["completions", shell])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(marker))
+            .stdout(predicate::str::contains("keep-pinned"));
+    }
+    digestpin(dir.path())
+        .arg("man")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with(".ie"))
+        .stdout(predicate::str::contains(".SH NAME"));
+}
+
+#[test]
+fn check_offline_github_annotations() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "Dockerfile", b"FROM alpine:3.20\n");
+    digestpin(dir.path())
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .args(["pin", "--check", "--offline", "--format", "github"])
+        .assert()
+        .code(1)
+        .stdout("::error file=Dockerfile,line=1,col=6,title=digestpin::alpine:3.20 is not pinned to a digest\n");
+}

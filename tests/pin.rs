@@ -796,3 +796,56 @@ fn verbose_logs_requests_without_credentials() {
         .stderr(predicate::str::contains("s3cret").not())
         .stderr(predicate::str::contains("cm9ib3Q6czNjcmV0").not());
 }
+
+#[test]
+fn github_format_annotates_and_writes_the_step_summary() {
+    let emu = Emulator::start();
+    let entries = nightly(&emu, "chainguard/go", "latest");
+    let dir = tempfile::tempdir().unwrap();
+    let stale = format!(
+        "FROM cgr.dev/chainguard/go:latest@{}\nFROM cgr.dev/chainguard/go:latest AS b\nFROM ${{X}}/y\n",
+        entries[5].digest
+    );
+    write(dir.path(), "a,b/Dockerfile", stale.as_bytes());
+    let summary = dir.path().join("summary.md");
+    std::fs::write(&summary, "# earlier step\n").unwrap();
+    digestpin(dir.path(), &emu)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .args(["pin", "--check", "--format", "github"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!(
+            "::error file=a%2Cb/Dockerfile,line=1,col=6,title=digestpin::cgr.dev/chainguard/go:latest@{} is stale: 2 rebuilds behind",
+            entries[5].digest
+        )))
+        .stdout(predicate::str::contains(format!(
+            "::error file=a%2Cb/Dockerfile,line=2,col=6,title=digestpin::cgr.dev/chainguard/go:latest is not pinned to a digest (current: {})",
+            entries[7].digest
+        )))
+        .stdout(predicate::str::contains("::warning file=a%2Cb/Dockerfile,line=3,col=6,title=digestpin::${X}/y skipped: variable"));
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.starts_with("# earlier step\n### digestpin check"),
+        "appended: {md}"
+    );
+    assert!(
+        md.contains("| File | Line | Image | Status | Old digest → new digest | Published at |"),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!(
+            "| a,b/Dockerfile | 2 | `cgr.dev/chainguard/go:latest` | pinned | – → `{}…` | {} |",
+            &entries[7].digest[..19],
+            entries[7].timestamp
+        )),
+        "{md}"
+    );
+    digestpin(dir.path(), &emu)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .args(["pin", "--format", "github"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("::notice file=a%2Cb/Dockerfile,line=2,col=6,title=digestpin::pinned cgr.dev/chainguard/go:latest to sha256:"));
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.contains("<details><summary>Diff</summary>\n\n```diff\n--- a/a,b/Dockerfile\n+++ b/a,b/Dockerfile\n"), "{md}");
+}

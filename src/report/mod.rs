@@ -1,9 +1,11 @@
 //! Rendering outcomes for people and programs. Every emitter writes to the `Write` it is given;
 //! the library never prints on its own.
 
+pub mod github;
 mod json;
 mod text;
 
+pub use github::{pin_github, step_summary};
 pub use json::{history_json, list_json, pin_json};
 pub use text::{check_text, history_text, list_text, pin_text};
 
