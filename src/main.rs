@@ -120,6 +120,9 @@ struct PinArgs {
     /// Output format (github: workflow commands, plus a table in $GITHUB_STEP_SUMMARY)
     #[arg(long, value_enum, default_value_t = PinFormat::Text)]
     format: PinFormat,
+    /// Also write the JSON report (the --format json document) to PATH
+    #[arg(long, value_name = "PATH")]
+    report: Option<PathBuf>,
     /// Colour the diff
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     color: Color,
@@ -353,6 +356,11 @@ fn render_pin(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> io::Result<()> {
+    if let Some(path) = &args.report {
+        let mut file = io::BufWriter::new(std::fs::File::create(path)?);
+        report::pin_json(report, &mut file)?;
+        file.flush()?;
+    }
     match args.format {
         PinFormat::Text => report::pin_text(report, mode, color, args.quiet, out, err),
         PinFormat::Json => report::pin_json(report, out),

@@ -321,3 +321,25 @@ fn check_offline_github_annotations() {
         .code(1)
         .stdout("::error file=Dockerfile,line=1,col=6,title=digestpin::alpine:3.20 is not pinned to a digest\n");
 }
+
+#[test]
+fn report_flag_writes_the_json_document_beside_any_format() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "Dockerfile", b"FROM alpine:3.20\n");
+    digestpin(dir.path())
+        .args([
+            "pin",
+            "--check",
+            "--offline",
+            "--format",
+            "github",
+            "--report",
+            "report.json",
+        ])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::starts_with("::error "));
+    let doc = json(&std::fs::read(dir.path().join("report.json")).unwrap());
+    assert_eq!(doc["summary"]["pinned"], 1);
+    assert_eq!(doc["files"][0]["refs"][0]["status"], "pinned");
+}
