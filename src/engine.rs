@@ -1,12 +1,13 @@
 //! The pipeline behind the commands: discover files → read → scan → plan what `pin` would do.
 //! Never prints; returns structured outcomes that `report` renders.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 
 use jiff::Timestamp;
 
+use crate::cache::Cache;
 use crate::digest::Digest;
 use crate::dockerfile::{self, ImageRef, RefState};
 use crate::files;
@@ -460,16 +461,52 @@ fn apply_file(file: &mut FilePlan, mode: PinMode) -> Result<(), String> {
     Ok(())
 }
 
-/// `pin` end to end: scan, resolve every distinct reference, plan, then diff or write.
-pub async fn pin(
+/// `pin` end to end: scan, resolve every distinct reference (on `runtime`, the only async
+/// part), plan, then diff or write. With a `cache`, earlier runs' tag histories and anonymous
+/// tokens are used and the new ones kept; cache files are read before and written after the
+/// network work.
+pub fn pin(
     paths: &[PathBuf],
     client: &Client,
     opts: &PinOptions,
+    cache: Option<&Cache>,
+    runtime: &tokio::runtime::Runtime,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> PinReport {
     let scan = scan_paths(paths);
     let queries = queries(&scan, opts);
-    let answers = resolve::resolve_all(client, queries, opts.jobs, opts.now, progress).await;
+    let registries: BTreeSet<String> = queries.iter().map(|q| q.registry.clone()).collect();
+    let mut cached = HashMap::new();
+    if let Some(cache) = cache {
+        for registry in &registries {
+            if let Some(auth) = cache.auth(&client.base_url(registry), opts.now) {
+                client.seed_auth(registry, &auth, opts.now);
+            }
+        }
+        for q in queries
+            .iter()
+            .filter(|q| q.registry == resolve::TAG_HISTORY_REGISTRY)
+        {
+            if let Some(record) =
+                cache.history(&client.base_url(&q.registry), &q.repository, &q.tag)
+            {
+                cached.insert(q.tag_key(), record);
+            }
+        }
+    }
+    let (answers, records) = runtime.block_on(resolve::resolve_all(
+        client, queries, opts.jobs, opts.now, &cached, progress,
+    ));
+    if let Some(cache) = cache {
+        for ((registry, repository, tag), record) in &records {
+            cache.store_history(&client.base_url(registry), repository, tag, record);
+        }
+        for registry in &registries {
+            if let Some(auth) = client.export_auth(registry, opts.now) {
+                cache.store_auth(&client.base_url(registry), &auth);
+            }
+        }
+    }
     let mut report = plan(scan, &answers, opts);
     apply(&mut report, opts.mode);
     report

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use digestpin::cache::Cache;
 use digestpin::diff::ColorChoice;
 use digestpin::engine::{self, PinMode, PinOptions};
 use digestpin::reference::Reference;
@@ -120,6 +121,9 @@ struct PinArgs {
     /// Output format (github: workflow commands, plus a table in $GITHUB_STEP_SUMMARY)
     #[arg(long, value_enum, default_value_t = PinFormat::Text)]
     format: PinFormat,
+    /// Do not read or write the on-disk cache (default: used, except for --check when $CI is set)
+    #[arg(long)]
+    no_cache: bool,
     /// Also write the JSON report (the --format json document) to PATH
     #[arg(long, value_name = "PATH")]
     report: Option<PathBuf>,
@@ -334,9 +338,19 @@ fn pin(args: PinArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<Ex
     };
     let show_progress = args.format == PinFormat::Text && !args.quiet && io::stderr().is_terminal();
     let progress = Progress::new(show_progress);
-    let report = runtime.block_on(engine::pin(&args.paths, &client, &opts, &|done, total| {
-        progress.update(done, total)
-    }));
+    let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+    let cache = (!args.no_cache && !(in_ci && mode == PinMode::Check))
+        .then(Cache::default_dir)
+        .flatten()
+        .map(Cache::new);
+    let report = engine::pin(
+        &args.paths,
+        &client,
+        &opts,
+        cache.as_ref(),
+        &runtime,
+        &|done, total| progress.update(done, total),
+    );
     progress.finish();
     let color = match args.color {
         Color::Always => ColorChoice::Always,
@@ -522,7 +536,10 @@ fn resolve(args: ResolveArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::R
         tag: tag.to_owned(),
         cutoff: cutoff(args.as_of, args.min_age, now),
     };
-    match runtime.block_on(resolve::resolve_one(&client, &query, now)) {
+    match runtime
+        .block_on(resolve::resolve_one(&client, &query, now, None))
+        .0
+    {
         Ok(answer) => {
             let base =
                 Reference::parse(&format!("{}:{tag}", reference.name())).unwrap_or(reference);

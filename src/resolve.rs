@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use futures_util::stream::{self, StreamExt};
 use jiff::Timestamp;
 
+use crate::cache::HistoryRecord;
 use crate::digest::Digest;
 use crate::registry::history::{self, HistoryEntry, Lookup, TagHistory, Window};
 use crate::registry::{Client, RegistryError};
@@ -67,51 +68,146 @@ impl Resolution {
 /// Every query's answer, or the error for it.
 pub type Resolutions = HashMap<Query, Result<Resolution, RegistryError>>;
 
-/// Resolves one query.
+/// A tag, for the history cache: (registry, repository, tag).
+pub type TagKey = (String, String, String);
+
+impl Query {
+    pub fn tag_key(&self) -> TagKey {
+        (
+            self.registry.clone(),
+            self.repository.clone(),
+            self.tag.clone(),
+        )
+    }
+}
+
+/// Entries published more than this long before a request are taken to be in its answer.
+const SETTLED: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
+
+/// Resolves one query. For cgr.dev, `cached` is what an earlier run recorded of the tag's
+/// history; the second value is the record to keep for the next run.
 pub async fn resolve_one(
     client: &Client,
     query: &Query,
     now: Timestamp,
-) -> Result<Resolution, RegistryError> {
-    if query.registry == TAG_HISTORY_REGISTRY {
-        let source = TagHistory {
-            client,
-            registry: &query.registry,
-            repository: &query.repository,
-            tag: &query.tag,
-        };
-        return match history::newest_at_or_before(&source, query.cutoff, now).await {
-            Ok(window) => {
-                let newest = window.newest().clone();
-                Ok(Resolution {
-                    digest: newest.digest,
-                    updated_at: Some(newest.timestamp_text),
-                    history: Some(window),
-                })
-            }
-            Err(Lookup::NoEntry) => Err(RegistryError::NoEntryBefore {
+    cached: Option<&HistoryRecord>,
+) -> (Result<Resolution, RegistryError>, Option<HistoryRecord>) {
+    if query.registry != TAG_HISTORY_REGISTRY {
+        if query.cutoff.is_some() {
+            let e = RegistryError::NoTagHistory {
+                registry: query.registry.clone(),
+            };
+            return (Err(e), None);
+        }
+        let digest = client
+            .manifest_digest(&query.registry, &query.repository, &query.tag)
+            .await;
+        let resolution = digest.map(|digest| Resolution {
+            digest,
+            updated_at: None,
+            history: None,
+        });
+        return (resolution, None);
+    }
+    match from_history(client, query, now, cached).await {
+        Ok((window, record)) => {
+            let newest = window.newest().clone();
+            let resolution = Resolution {
+                digest: newest.digest,
+                updated_at: Some(newest.timestamp_text),
+                history: Some(window),
+            };
+            (Ok(resolution), Some(record))
+        }
+        Err(Lookup::NoEntry) => {
+            let e = RegistryError::NoEntryBefore {
                 registry: query.registry.clone(),
                 repository: query.repository.clone(),
                 tag: query.tag.clone(),
                 cutoff: query
                     .cutoff
                     .map_or_else(|| "now".to_owned(), |c| c.to_string()),
-            }),
-            Err(Lookup::Registry(e)) => Err(with_location(e, query)),
-        };
+            };
+            (Err(e), None)
+        }
+        Err(Lookup::Registry(e)) => (Err(with_location(e, query)), None),
     }
-    if query.cutoff.is_some() {
-        return Err(RegistryError::NoTagHistory {
-            registry: query.registry.clone(),
+}
+
+/// The answer from the Tag History API, using and extending the cached record when there is
+/// one: an `--as-of`/`--min-age` inside the cached span costs nothing; otherwise only entries
+/// newer than the cached ones are fetched.
+async fn from_history(
+    client: &Client,
+    query: &Query,
+    now: Timestamp,
+    cached: Option<&HistoryRecord>,
+) -> Result<(Window, HistoryRecord), Lookup> {
+    let source = TagHistory {
+        client,
+        registry: &query.registry,
+        repository: &query.repository,
+        tag: &query.tag,
+    };
+    if let Some(record) = cached {
+        if query.cutoff.is_some_and(|c| c <= record.until) {
+            if let Some(window) = window_within(record, query.cutoff) {
+                return Ok((window, record.clone()));
+            }
+        }
+        let newer = history::all_entries(&source, Some(record.until), query.cutoff).await?;
+        let mut entries = record.entries.clone();
+        entries.extend(newer);
+        entries.sort_by(|a, b| {
+            a.updated_at
+                .cmp(&b.updated_at)
+                .then_with(|| a.digest.cmp(&b.digest))
         });
+        entries.dedup_by(|a, b| a.updated_at == b.updated_at && a.digest == b.digest);
+        let merged = HistoryRecord {
+            until: settled_until(&entries, query.cutoff, now).max(record.until),
+            entries,
+            from: record.from,
+        };
+        if let Some(window) = window_within(&merged, query.cutoff) {
+            return Ok((window, merged));
+        }
     }
-    let digest = client
-        .manifest_digest(&query.registry, &query.repository, &query.tag)
-        .await?;
-    Ok(Resolution {
-        digest,
-        updated_at: None,
-        history: None,
+    let window = history::newest_at_or_before(&source, query.cutoff, now).await?;
+    let record = HistoryRecord {
+        until: settled_until(&window.entries, query.cutoff, now),
+        entries: window.entries.clone(),
+        from: window.start,
+    };
+    Ok((window, record))
+}
+
+/// How far a freshly fetched, complete answer is known complete: through its newest entry,
+/// and through the cut-off (or now) minus an hour for entries still being published.
+fn settled_until(entries: &[HistoryEntry], cutoff: Option<Timestamp>, now: Timestamp) -> Timestamp {
+    let newest = entries
+        .iter()
+        .map(|e| e.updated_at)
+        .max()
+        .unwrap_or(Timestamp::UNIX_EPOCH);
+    let settled = now.checked_sub(SETTLED).unwrap_or(now);
+    match cutoff {
+        Some(c) => c.min(newest.max(settled)),
+        None => newest.max(settled),
+    }
+}
+
+/// The answer inside a record, when the record holds an entry at or before the cut-off.
+fn window_within(record: &HistoryRecord, cutoff: Option<Timestamp>) -> Option<Window> {
+    let entries: Vec<HistoryEntry> = record
+        .entries
+        .iter()
+        .filter(|e| cutoff.is_none_or(|c| e.updated_at <= c))
+        .cloned()
+        .collect();
+    (!entries.is_empty()).then(|| Window {
+        entries,
+        start: record.from,
     })
 }
 
@@ -136,26 +232,35 @@ fn with_location(e: RegistryError, query: &Query) -> RegistryError {
 }
 
 /// Resolves every query concurrently; `progress(done, total)` is called as each finishes.
+/// `cached` holds earlier runs' history records by tag; the records to keep are returned.
 pub async fn resolve_all(
     client: &Client,
     queries: Vec<Query>,
     jobs: usize,
     now: Timestamp,
+    cached: &HashMap<TagKey, HistoryRecord>,
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> Resolutions {
+) -> (Resolutions, Vec<(TagKey, HistoryRecord)>) {
     let total = queries.len();
     let mut answers = HashMap::with_capacity(total);
+    let mut records = Vec::new();
     let mut pending = stream::iter(queries)
         .map(|query| async move {
-            let result = resolve_one(client, &query, now).await;
-            (query, result)
+            let (result, record) =
+                resolve_one(client, &query, now, cached.get(&query.tag_key())).await;
+            (query, result, record)
         })
         .buffer_unordered(jobs.max(1));
-    while let Some((query, result)) = pending.next().await {
+    while let Some((query, result, record)) = pending.next().await {
+        if let Some(record) = record {
+            if cached.get(&query.tag_key()) != Some(&record) {
+                records.push((query.tag_key(), record));
+            }
+        }
         answers.insert(query, result);
         progress(answers.len(), total);
     }
-    answers
+    (answers, records)
 }
 
 #[cfg(test)]

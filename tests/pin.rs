@@ -18,6 +18,8 @@ fn digestpin(dir: &Path, emu: &Emulator) -> Command {
     let mut cmd = Command::cargo_bin("digestpin").expect("binary");
     cmd.current_dir(dir)
         .env("DOCKER_CONFIG", dir.join(".no-docker-config"))
+        .env("DIGESTPIN_CACHE_DIR", dir.join(".digestpin-cache"))
+        .env_remove("CI")
         .env_remove("CHAINGUARD_IDENTITY_ID")
         .env_remove("CHAINGUARD_TOKEN")
         .env_remove("DIGESTPIN_ENDPOINTS")
@@ -848,4 +850,90 @@ fn github_format_annotates_and_writes_the_step_summary() {
         .stdout(predicate::str::contains("::notice file=a%2Cb/Dockerfile,line=2,col=6,title=digestpin::pinned cgr.dev/chainguard/go:latest to sha256:"));
     let md = std::fs::read_to_string(&summary).unwrap();
     assert!(md.contains("<details><summary>Diff</summary>\n\n```diff\n--- a/a,b/Dockerfile\n+++ b/a,b/Dockerfile\n"), "{md}");
+}
+
+#[test]
+fn warm_cache_rerun_costs_one_request_per_image_and_sees_new_builds() {
+    let emu = Emulator::start();
+    let images = ["a", "b", "c"];
+    for image in images {
+        nightly(&emu, &format!("chainguard/{image}"), "latest");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src: String = images
+        .iter()
+        .map(|i| format!("FROM cgr.dev/chainguard/{i}:latest\n"))
+        .collect();
+    write(dir.path(), "Dockerfile", src.as_bytes());
+    digestpin(dir.path(), &emu)
+        .args(["pin", "--check"])
+        .assert()
+        .code(1);
+    assert_eq!(emu.count(Kind::Token), 3);
+    // Warm: no ping, no token, one history request per image, asking only for newer entries.
+    emu.clear_requests();
+    digestpin(dir.path(), &emu)
+        .args(["pin", "--check"])
+        .assert()
+        .code(1);
+    let requests = emu.requests();
+    assert_eq!(requests.len(), 3, "{requests:?}");
+    assert!(requests.iter().all(|r| r.kind == Kind::History && r.query.as_deref().unwrap_or("").contains("start=")));
+    // A build published since: the warm run picks it up.
+    let now = jiff::Timestamp::now().to_string();
+    let fresh = emulator::synthetic_entry("chainguard/a", "latest", &now);
+    emu.append_history("chainguard/a", "latest", vec![fresh.clone()]);
+    digestpin(dir.path(), &emu).arg("pin").assert().success();
+    let text = String::from_utf8(read(&dir.path().join("Dockerfile"))).unwrap();
+    assert!(
+        text.contains(&format!("cgr.dev/chainguard/a:latest@{}", fresh.digest)),
+        "{text}"
+    );
+    // --as-of and --min-age inside the cached span: no request at all.
+    emu.clear_requests();
+    digestpin(dir.path(), &emu)
+        .args(["pin", "--diff", "--min-age", "2d"])
+        .assert()
+        .code(1);
+    assert_eq!(emu.requests().len(), 0, "{:?}", emu.requests());
+    // --no-cache, and --check under CI: the network, from scratch.
+    emu.clear_requests();
+    digestpin(dir.path(), &emu)
+        .args(["pin", "--check", "--no-cache"])
+        .assert()
+        .success();
+    assert_eq!(emu.count(Kind::Token), 3);
+    emu.clear_requests();
+    digestpin(dir.path(), &emu)
+        .env("CI", "true")
+        .args(["pin", "--check"])
+        .assert()
+        .success();
+    assert_eq!(emu.count(Kind::Token), 3);
+}
+
+#[test]
+fn a_corrupt_cache_is_a_miss_not_an_error() {
+    let emu = Emulator::start();
+    let entries = nightly(&emu, "chainguard/go", "latest");
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "Dockerfile",
+        b"FROM cgr.dev/chainguard/go:latest\n",
+    );
+    digestpin(dir.path(), &emu)
+        .args(["pin", "--check"])
+        .assert()
+        .code(1);
+    let cache = dir.path().join(".digestpin-cache");
+    for rel in relative_files(&cache) {
+        std::fs::write(cache.join(rel), b"{ torn").unwrap();
+    }
+    digestpin(dir.path(), &emu).arg("pin").assert().success();
+    assert!(
+        String::from_utf8(read(&dir.path().join("Dockerfile")))
+            .unwrap()
+            .contains(&entries[7].digest)
+    );
 }

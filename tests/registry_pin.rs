@@ -16,6 +16,7 @@ fn digestpin(dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("digestpin").expect("binary");
     cmd.current_dir(dir)
         .env("DOCKER_CONFIG", dir.join(".no-docker-config"))
+        .env("DIGESTPIN_CACHE_DIR", dir.join(".digestpin-cache"))
         .env_remove("DIGESTPIN_ENDPOINTS")
         .env_remove("CHAINGUARD_IDENTITY_ID")
         .env_remove("CHAINGUARD_TOKEN");

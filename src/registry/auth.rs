@@ -116,6 +116,16 @@ impl TokenResponse {
 struct Cached {
     token: String,
     expires: Instant,
+    /// Fetched without credentials: harmless to keep on disk.
+    anonymous: bool,
+}
+
+/// A token as a token endpoint handed it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub token: String,
+    pub ttl: Duration,
+    pub anonymous: bool,
 }
 
 /// One slot per (registry, scope); the async mutex makes concurrent users of one scope wait
@@ -145,7 +155,7 @@ impl TokenCache {
     ) -> Result<String, E>
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<(String, Duration), E>>,
+        Fut: std::future::Future<Output = Result<Fetched, E>>,
     {
         let slot = self.slot(registry, scope);
         let mut guard = slot.lock().await;
@@ -154,14 +164,43 @@ impl TokenCache {
                 return Ok(cached.token.clone());
             }
         }
-        let (token, ttl) = fetch().await?;
+        let fetched = fetch().await?;
         // Renew a little early so a token does not expire in flight.
-        let margin = (ttl / 10).min(Duration::from_secs(10));
+        let margin = (fetched.ttl / 10).min(Duration::from_secs(10));
         *guard = Some(Cached {
-            token: token.clone(),
-            expires: Instant::now() + ttl - margin,
+            token: fetched.token.clone(),
+            expires: Instant::now() + fetched.ttl - margin,
+            anonymous: fetched.anonymous,
         });
-        Ok(token)
+        Ok(fetched.token)
+    }
+
+    /// Adds a token remembered from an earlier run (anonymous, valid for `ttl` more).
+    pub fn seed(&self, registry: &str, scope: &str, token: String, ttl: Duration) {
+        let slot = self.slot(registry, scope);
+        if let Ok(mut guard) = slot.try_lock() {
+            *guard = Some(Cached {
+                token,
+                expires: Instant::now() + ttl,
+                anonymous: true,
+            });
+        }
+    }
+
+    /// The unexpired anonymous tokens of `registry`: (scope, token, time left).
+    pub fn anonymous_tokens(&self, registry: &str) -> Vec<(String, String, Duration)> {
+        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        slots
+            .iter()
+            .filter(|((r, _), _)| r == registry)
+            .filter_map(|((_, scope), slot)| {
+                let guard = slot.try_lock().ok()?;
+                let cached = guard.as_ref()?;
+                (cached.anonymous && cached.expires > now)
+                    .then(|| (scope.clone(), cached.token.clone(), cached.expires - now))
+            })
+            .collect()
     }
 
     /// Forgets a token the registry rejected.
@@ -227,7 +266,11 @@ mod tests {
         let calls = std::sync::atomic::AtomicUsize::new(0);
         let fetch = || async {
             calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Ok::<_, ()>(("t".to_owned(), Duration::from_secs(60)))
+            Ok::<_, ()>(Fetched {
+                token: "t".to_owned(),
+                ttl: Duration::from_secs(60),
+                anonymous: true,
+            })
         };
         cache
             .get_or_fetch("cgr.dev", "repository:a:pull", fetch)
@@ -248,5 +291,18 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+        assert_eq!(cache.anonymous_tokens("cgr.dev").len(), 2);
+        cache.seed(
+            "ghcr.io",
+            "repository:x:pull",
+            "old".into(),
+            Duration::from_secs(30),
+        );
+        assert_eq!(
+            cache
+                .get_or_fetch("ghcr.io", "repository:x:pull", fetch)
+                .await,
+            Ok("old".to_owned())
+        );
     }
 }

@@ -22,9 +22,10 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, RETRY_AFTER, WWW_AUTHENT
 use reqwest::{Method, Url};
 use sha2::{Digest as _, Sha256};
 
+use crate::cache::AuthRecord;
 use crate::digest::Digest;
 use crate::reference::api_host;
-use auth::{TokenCache, TokenResponse, parse_challenges};
+use auth::{Fetched, TokenCache, TokenResponse, parse_challenges};
 use credentials::{Credential, CredentialStore};
 pub use error::{OciError, RegistryError};
 use retry::{RetryPolicy, parse_retry_after};
@@ -184,6 +185,68 @@ impl Client {
         })
     }
 
+    /// Remembers what an earlier run learned about `registry`: its auth scheme and anonymous
+    /// tokens still valid. Call before any request to that registry.
+    pub fn seed_auth(&self, registry: &str, record: &AuthRecord, now: jiff::Timestamp) {
+        let scheme = match (record.scheme.as_str(), &record.realm) {
+            ("anonymous", _) => Scheme::Anonymous,
+            ("basic", _) => Scheme::Basic,
+            ("bearer", Some(realm)) => Scheme::Bearer {
+                realm: realm.clone(),
+                service: record.service.clone(),
+            },
+            _ => return,
+        };
+        let slot = self.scheme_slot(registry);
+        if let Ok(mut guard) = slot.try_lock() {
+            *guard = Some(Ok(scheme));
+        }
+        for (scope, (token, expires)) in &record.tokens {
+            let left = expires - now.as_second();
+            if left > 0 {
+                self.tokens.seed(
+                    registry,
+                    scope,
+                    token.clone(),
+                    Duration::from_secs(left as u64),
+                );
+            }
+        }
+    }
+
+    /// What this run learned about `registry` that is safe to keep on disk: the scheme and
+    /// tokens fetched without credentials.
+    pub fn export_auth(&self, registry: &str, now: jiff::Timestamp) -> Option<AuthRecord> {
+        let slot = self.scheme_slot(registry);
+        let guard = slot.try_lock().ok()?;
+        let (scheme, realm, service) = match guard.as_ref()? {
+            Ok(Scheme::Anonymous) => ("anonymous", None, None),
+            Ok(Scheme::Basic) => ("basic", None, None),
+            Ok(Scheme::Bearer { realm, service }) => {
+                ("bearer", Some(realm.clone()), service.clone())
+            }
+            Err(_) => return None,
+        };
+        let tokens = self
+            .tokens
+            .anonymous_tokens(registry)
+            .into_iter()
+            .map(|(scope, token, left)| (scope, (token, now.as_second() + left.as_secs() as i64)))
+            .collect();
+        Some(AuthRecord {
+            scheme: scheme.to_owned(),
+            realm,
+            service,
+            learned_at: now.as_second(),
+            tokens,
+        })
+    }
+
+    fn scheme_slot(&self, registry: &str) -> SchemeSlot {
+        let mut schemes = self.schemes.lock().unwrap_or_else(|e| e.into_inner());
+        schemes.entry(registry.to_owned()).or_default().clone()
+    }
+
     /// How many HTTP requests this client has sent (retries included).
     pub fn request_count(&self) -> usize {
         self.requests.load(Ordering::Relaxed)
@@ -251,6 +314,12 @@ impl Client {
             url,
             detail: "cannot hash manifest".into(),
         })
+    }
+
+    /// Where requests for `registry` go (an `--endpoint` override, or its API host). The cache
+    /// keys on this, so a mirror never receives what another endpoint handed out.
+    pub fn base_url(&self, registry: &str) -> String {
+        self.endpoints.base_url(registry)
     }
 
     fn url(&self, registry: &str, path: &str) -> String {
@@ -380,10 +449,7 @@ impl Client {
 
     /// The registry's auth scheme, from one shared `GET /v2/` ping.
     async fn scheme(&self, registry: &str) -> Result<Scheme, RegistryError> {
-        let slot = {
-            let mut schemes = self.schemes.lock().unwrap_or_else(|e| e.into_inner());
-            schemes.entry(registry.to_owned()).or_default().clone()
-        };
+        let slot = self.scheme_slot(registry);
         let mut guard = slot.lock().await;
         if let Some(known) = guard.as_ref() {
             return known.clone();
@@ -424,10 +490,7 @@ impl Client {
     /// After a 401: adopt the challenge it carried and forget the rejected token.
     async fn learn_challenge(&self, registry: &str, scope: &str, headers: &HeaderMap) {
         let scheme = scheme_from(headers);
-        let slot = {
-            let mut schemes = self.schemes.lock().unwrap_or_else(|e| e.into_inner());
-            schemes.entry(registry.to_owned()).or_default().clone()
-        };
+        let slot = self.scheme_slot(registry);
         *slot.lock().await = Some(Ok(scheme));
         self.tokens.invalidate(registry, scope).await;
     }
@@ -464,8 +527,9 @@ impl Client {
         realm: &str,
         service: Option<&str>,
         scope: &str,
-    ) -> Result<(String, Duration), RegistryError> {
+    ) -> Result<Fetched, RegistryError> {
         let credential = self.credential(registry).await?;
+        let anonymous = credential.is_none();
         let mut url = Url::parse(realm).map_err(|_| RegistryError::InvalidResponse {
             registry: registry.to_owned(),
             url: realm.to_owned(),
@@ -528,6 +592,11 @@ impl Client {
                     return parsed
                         .ok()
                         .and_then(TokenResponse::into_token)
+                        .map(|(token, ttl)| Fetched {
+                            token,
+                            ttl,
+                            anonymous,
+                        })
                         .ok_or_else(|| RegistryError::InvalidResponse {
                             registry: registry.to_owned(),
                             url: token_url,
