@@ -205,7 +205,10 @@ fn window_within(record: &HistoryRecord, cutoff: Option<Timestamp>) -> Option<Wi
         .filter(|e| cutoff.is_none_or(|c| e.updated_at <= c))
         .cloned()
         .collect();
-    (!entries.is_empty()).then(|| Window {
+    if entries.is_empty() {
+        return None;
+    }
+    Some(Window {
         entries,
         start: record.from,
     })
