@@ -339,7 +339,8 @@ fn pin(args: PinArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<Ex
     let show_progress = args.format == PinFormat::Text && !args.quiet && io::stderr().is_terminal();
     let progress = Progress::new(show_progress);
     let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
-    let cache = (!args.no_cache && !(in_ci && mode == PinMode::Check))
+    let skip_cache = args.no_cache || (in_ci && mode == PinMode::Check);
+    let cache = (!skip_cache)
         .then(Cache::default_dir)
         .flatten()
         .map(Cache::new);
