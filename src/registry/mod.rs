@@ -382,33 +382,50 @@ impl Client {
         accept: Option<&str>,
         authorization: Option<&str>,
     ) -> Result<Reply, RegistryError> {
-        let _permit = self
-            .limiter
-            .acquire()
-            .await
-            .map_err(|_| RegistryError::Transport {
-                registry: registry.to_owned(),
-                url: url.to_owned(),
-                detail: "client shut down".into(),
-            })?;
-        let mut request = self.http.request(method.clone(), url);
+        let mut request = self.http.request(method, url);
         if let Some(accept) = accept {
             request = request.header(ACCEPT, accept);
         }
         if let Some(value) = authorization {
             request = request.header(AUTHORIZATION, value);
         }
-        let started = Instant::now();
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let transport = |e: reqwest::Error| RegistryError::Transport {
+        self.exchange(registry, request).await
+    }
+
+    /// Sends a request holding a slot of the in-flight limit, reads the whole body, logs it.
+    /// URLs never carry credentials, so they are safe in logs and errors.
+    async fn exchange(
+        &self,
+        registry: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Reply, RegistryError> {
+        let transport = |url: &str, detail: String| RegistryError::Transport {
             registry: registry.to_owned(),
             url: url.to_owned(),
-            detail: describe_transport(&e),
+            detail,
         };
-        let response = request.send().await.map_err(transport)?;
+        let request = request
+            .build()
+            .map_err(|e| transport("", describe_transport(&e)))?;
+        let (method, url) = (request.method().clone(), request.url().to_string());
+        let _permit = self
+            .limiter
+            .acquire()
+            .await
+            .map_err(|_| transport(&url, "client shut down".into()))?;
+        let started = Instant::now();
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let response = self
+            .http
+            .execute(request)
+            .await
+            .map_err(|e| transport(&url, describe_transport(&e)))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(transport)?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| transport(&url, describe_transport(&e)))?;
         tracing::debug!(
             method = %method,
             url = %url,
@@ -561,12 +578,8 @@ impl Client {
                     if let Some(service) = service {
                         form.push(("service", service));
                     }
-                    self.send_token_request(
-                        registry,
-                        self.http.post(url.clone()).form(&form),
-                        url.as_str(),
-                    )
-                    .await
+                    self.exchange(registry, self.http.post(url.clone()).form(&form))
+                        .await
                 }
                 _ => {
                     {
@@ -581,8 +594,7 @@ impl Client {
                     if let Some(header) = credential.as_ref().and_then(Credential::basic_header) {
                         request = request.header(AUTHORIZATION, header);
                     }
-                    self.send_token_request(registry, request, url.as_str())
-                        .await
+                    self.exchange(registry, request).await
                 }
             };
             let token_url = strip_query(url.as_str());
@@ -615,40 +627,6 @@ impl Client {
             retries += 1;
             tokio::time::sleep(wait).await;
         }
-    }
-
-    async fn send_token_request(
-        &self,
-        registry: &str,
-        request: reqwest::RequestBuilder,
-        url: &str,
-    ) -> Result<Reply, RegistryError> {
-        let _permit = self
-            .limiter
-            .acquire()
-            .await
-            .map_err(|_| RegistryError::Transport {
-                registry: registry.to_owned(),
-                url: strip_query(url),
-                detail: "client shut down".into(),
-            })?;
-        let started = Instant::now();
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let transport = |e: reqwest::Error| RegistryError::Transport {
-            registry: registry.to_owned(),
-            url: strip_query(url),
-            detail: describe_transport(&e),
-        };
-        let response = request.send().await.map_err(transport)?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(transport)?;
-        tracing::debug!(method = "GET", url = %url, status, elapsed_ms = started.elapsed().as_millis() as u64, "token request");
-        Ok(Reply {
-            status,
-            headers,
-            body,
-        })
     }
 }
 
