@@ -264,8 +264,21 @@ fn list(args: ListArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<
     })
 }
 
-/// Sets up `-v` logging, the runtime and the registry client; `Err` is a message for the user.
-fn network(net: &NetArgs) -> Result<(tokio::runtime::Runtime, Client), String> {
+/// Sets up `-v` logging, the runtime and the registry client; `None` after reporting why not.
+fn network(
+    net: &NetArgs,
+    err: &mut dyn Write,
+) -> io::Result<Option<(tokio::runtime::Runtime, Client)>> {
+    match setup_network(net) {
+        Ok(pair) => Ok(Some(pair)),
+        Err(message) => {
+            writeln!(err, "error: {message}")?;
+            Ok(None)
+        }
+    }
+}
+
+fn setup_network(net: &NetArgs) -> Result<(tokio::runtime::Runtime, Client), String> {
     if net.verbose {
         let _ = tracing_subscriber::fmt()
             .with_writer(io::stderr)
@@ -313,12 +326,8 @@ fn pin(args: PinArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<Ex
         render_pin(&plan, PinMode::Check, &args, false, out, err)?;
         return Ok(exit_for(&plan, PinMode::Check));
     }
-    let (runtime, client) = match network(&args.net) {
-        Ok(pair) => pair,
-        Err(message) => {
-            writeln!(err, "error: {message}")?;
-            return Ok(ExitStatus::Error);
-        }
+    let Some((runtime, client)) = network(&args.net, err)? else {
+        return Ok(ExitStatus::Error);
     };
     let mode = if args.check {
         PinMode::Check
@@ -483,12 +492,8 @@ fn history(args: HistoryArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::R
         )?;
         return Ok(ExitStatus::Error);
     };
-    let (runtime, client) = match network(&args.net) {
-        Ok(pair) => pair,
-        Err(message) => {
-            writeln!(err, "error: {message}")?;
-            return Ok(ExitStatus::Error);
-        }
+    let Some((runtime, client)) = network(&args.net, err)? else {
+        return Ok(ExitStatus::Error);
     };
     let source = TagHistory {
         client: &client,
@@ -523,12 +528,8 @@ fn resolve(args: ResolveArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::R
         )?;
         return Ok(ExitStatus::Error);
     };
-    let (runtime, client) = match network(&args.net) {
-        Ok(pair) => pair,
-        Err(message) => {
-            writeln!(err, "error: {message}")?;
-            return Ok(ExitStatus::Error);
-        }
+    let Some((runtime, client)) = network(&args.net, err)? else {
+        return Ok(ExitStatus::Error);
     };
     let now = jiff::Timestamp::now();
     let query = Query {
