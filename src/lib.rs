@@ -22,6 +22,7 @@ pub mod registry;
 pub mod report;
 pub mod resolve;
 pub mod rewrite;
+pub mod tags;
 pub mod timespec;
 
 /// The process exit status, the same for every command: errors outrank findings.

@@ -70,6 +70,17 @@ enum Command {
         digestpin resolve python:3.12 --digest-only\n\n\
         Exit codes: 0 success, 2 error.")]
     Resolve(ResolveArgs),
+    /// Show a repository's tags grouped by the digest each points to, newest change first
+    #[command(after_help = "Examples:\n  \
+        digestpin tags cgr.dev/chainguard/rust\n  \
+        digestpin tags cgr.dev/chainguard/rust --format markdown       # the Tags History table\n  \
+        digestpin tags cgr.dev/chainguard/rust --filter '^1\\.77' --format json\n  \
+        digestpin tags cgr.dev/chainguard/rust --pin 1.77              # IMAGE:TAG@DIGEST for a FROM\n\n\
+        Last Changed (cgr.dev only, from the Tag History API) is when the row's image was \
+        published, in UTC; other registries keep no tag history (\"unknown\").\n\
+        Exit codes: 0 success, 2 error (no tags, repository not found, listing not allowed, \
+        a tag that cannot be resolved).")]
+    Tags(TagsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(after_help = "Examples:\n  \
         digestpin completions bash > ~/.local/share/bash-completion/completions/digestpin\n  \
@@ -171,6 +182,30 @@ struct ResolveArgs {
     net: NetArgs,
 }
 
+#[derive(Args)]
+struct TagsArgs {
+    /// IMAGE: the repository (a tag or digest in it is ignored)
+    image: String,
+    /// Output format (markdown: the seed pages' "Tags History" table)
+    #[arg(long, value_enum, default_value_t = TagsFormat::Text)]
+    format: TagsFormat,
+    /// Only tags matching REGEX (unanchored: '^1\.77', '-dev$')
+    #[arg(long, value_name = "REGEX", value_parser = |s: &str| regex::Regex::new(s))]
+    filter: Option<regex::Regex>,
+    /// Print IMAGE:TAG@DIGEST for TAG instead of the table, ready for a FROM line
+    #[arg(long, value_name = "TAG")]
+    pin: Option<String>,
+    #[command(flatten)]
+    net: NetArgs,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TagsFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
 /// Options of every command that talks to registries.
 #[derive(Args)]
 struct NetArgs {
@@ -223,6 +258,7 @@ fn main() -> ExitCode {
         Command::Pin(args) => pin(args, &mut out, &mut err),
         Command::History(args) => history(args, &mut out, &mut err),
         Command::Resolve(args) => resolve(args, &mut out, &mut err),
+        Command::Tags(args) => tags(args, &mut out, &mut err),
         Command::Completions { shell } => {
             // Generated into memory: clap_complete panics on a write error (a closed pipe).
             let mut script = Vec::new();
@@ -550,6 +586,48 @@ fn resolve(args: ResolveArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::R
         }
         Err(e) => {
             writeln!(err, "error: {}: {e}", args.image)?;
+            Ok(ExitStatus::Error)
+        }
+    }
+}
+
+fn tags(args: TagsArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<ExitStatus> {
+    let Some(reference) = parse_image(&args.image, err)? else {
+        return Ok(ExitStatus::Error);
+    };
+    let Some((runtime, client)) = network(&args.net, err)? else {
+        return Ok(ExitStatus::Error);
+    };
+    let now = jiff::Timestamp::now();
+    let filter = args.filter.as_ref();
+    if let Some(tag) = &args.pin {
+        return match runtime.block_on(digestpin::tags::pin_tag(
+            &client, &reference, tag, filter, now,
+        )) {
+            Ok(line) => {
+                writeln!(out, "{line}")?;
+                Ok(ExitStatus::Success)
+            }
+            Err(e) => {
+                writeln!(err, "error: {e}")?;
+                Ok(ExitStatus::Error)
+            }
+        };
+    }
+    let jobs = usize::from(args.net.jobs);
+    match runtime.block_on(digestpin::tags::tag_groups(
+        &client, &reference, filter, jobs, now,
+    )) {
+        Ok(groups) => {
+            match args.format {
+                TagsFormat::Text => report::tags_text(&groups, out)?,
+                TagsFormat::Json => report::tags_json(&groups, out)?,
+                TagsFormat::Markdown => report::tags_markdown(&groups, out)?,
+            }
+            Ok(ExitStatus::Success)
+        }
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
             Ok(ExitStatus::Error)
         }
     }

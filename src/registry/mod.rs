@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod error;
 pub mod history;
 pub mod retry;
+pub mod tags;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -3,10 +3,12 @@
 
 pub mod github;
 mod json;
+pub mod tags;
 mod text;
 
 pub use github::{pin_github, step_summary};
 pub use json::{history_json, list_json, pin_json};
+pub use tags::{tags_json, tags_markdown, tags_text};
 pub use text::{check_text, history_text, list_text, pin_text};
 
 use std::path::Path;
