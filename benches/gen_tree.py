@@ -533,7 +533,7 @@ class Gen:
         # Final stage.
         fname = self.ch(STAGE_NAMES_FINAL)
         if r.random() < 0.08:
-            d.add(" ".join([self.kw("FROM", lower), self.ch(["scratch", "scratch", "SCRATCH"])] +
+            d.add(" ".join([self.kw("FROM", lower), "scratch"] +
                            ([self.kw("AS", lower), fname] if fname else [])))
             d.ref("scratch", "from")
         else:
