@@ -70,15 +70,25 @@ fn is_flag_space(b: u8) -> bool {
     )
 }
 
-/// The instruction keyword, its flags and where its arguments start and end.
+/// The instruction keyword, and the rest of the line (flags and arguments).
 #[derive(Debug)]
 pub(super) struct Command {
     pub keyword: Range<usize>,
-    pub flags: Vec<Lexed>,
-    pub args: Range<usize>,
+    rest: Range<usize>,
 }
 
-/// BuildKit's `splitCommand` on `line[range]`.
+impl Command {
+    /// The `--flags` and the range of the arguments after them (left-trimmed).
+    pub fn flags_and_args(&self, line: &[u8]) -> (Vec<Lexed>, Range<usize>) {
+        let end = self.rest.end;
+        let (flags, args_start) = extract_flags(line, self.rest.clone());
+        let args_start = args_start + leading_whitespace(&line[args_start..end]);
+        (flags, args_start..end)
+    }
+}
+
+/// BuildKit's `splitCommand` on `line[range]`: the keyword up to ASCII whitespace; flags are
+/// lexed only when asked for (most instructions never need them).
 pub(super) fn split_command(line: &[u8], range: Range<usize>) -> Command {
     let slice = &line[range.clone()];
     let start = range.start + leading_whitespace(slice);
@@ -88,12 +98,9 @@ pub(super) fn split_command(line: &[u8], range: Range<usize>) -> Command {
     while rest < end && is_ascii_ws(line[rest]) {
         rest += 1;
     }
-    let (flags, args_start) = extract_flags(line, rest..end);
-    let args_start = args_start + leading_whitespace(&line[args_start..end]);
     Command {
         keyword: start..keyword_end,
-        flags,
-        args: args_start..end,
+        rest: rest..end,
     }
 }
 
@@ -481,22 +488,23 @@ mod tests {
         let line = b"  COPY --link --from=\"img:1\" --chown=a\\ b /a /b ";
         let cmd = split_command(line, 0..line.len());
         assert_eq!(text(line, &cmd.keyword), "COPY");
-        let flags: Vec<String> = cmd.flags.iter().map(Lexed::text_lossy).collect();
-        assert_eq!(flags, ["--link", "--from=img:1", "--chown=a b"]);
-        assert_eq!(text(line, &cmd.args), "/a /b");
-        let from = &cmd.flags[1];
+        let (flags, args) = cmd.flags_and_args(line);
+        let texts: Vec<String> = flags.iter().map(Lexed::text_lossy).collect();
+        assert_eq!(texts, ["--link", "--from=img:1", "--chown=a b"]);
+        assert_eq!(text(line, &args), "/a /b");
+        let from = &flags[1];
         let r = from.source_range(7..from.text.len()).unwrap();
         assert_eq!(text(line, &r), "img:1");
-        let chown = &cmd.flags[2];
+        let chown = &flags[2];
         assert!(chown.source_range(0..chown.text.len()).is_none());
     }
 
     #[test]
     fn double_dash_ends_flags() {
         let line = b"RUN --a -- --b x";
-        let cmd = split_command(line, 0..line.len());
-        assert_eq!(cmd.flags.len(), 1);
-        assert_eq!(text(line, &cmd.args), "--b x");
+        let (flags, args) = split_command(line, 0..line.len()).flags_and_args(line);
+        assert_eq!(flags.len(), 1);
+        assert_eq!(text(line, &args), "--b x");
     }
 
     #[test]

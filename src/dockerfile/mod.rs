@@ -9,7 +9,7 @@ mod lex;
 mod lines;
 mod vars;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::ops::Range;
 
@@ -175,7 +175,7 @@ pub fn scan(source: &[u8]) -> Scan {
     let mut scanner = Scanner {
         src: source,
         lines: Lines::new(source),
-        stages: Vec::new(),
+        stage_names: HashSet::new(),
         seen_from: false,
         globals: vars::Globals::new(),
         global_args: HashMap::new(),
@@ -210,8 +210,8 @@ struct ArgUse {
 struct Scanner<'a> {
     src: &'a [u8],
     lines: Lines<'a>,
-    /// Lowercased stage names, one per FROM so far (empty when unnamed).
-    stages: Vec<String>,
+    /// Lowercased names of the stages so far.
+    stage_names: HashSet<String>,
     seen_from: bool,
     globals: vars::Globals,
     global_args: HashMap<String, GlobalArg>,
@@ -243,39 +243,43 @@ impl Scanner<'_> {
     }
 
     fn dispatch(&mut self, line: &[u8], logical: Logical) -> Result<(), ScanError> {
-        let cmd = split_command(line, 0..line.len());
-        let keyword = line[cmd.keyword.clone()].to_ascii_lowercase();
-        let (keyword, cmd, onbuild) = if keyword == b"onbuild" {
-            let sub = split_command(line, cmd.args.clone());
-            (line[sub.keyword.clone()].to_ascii_lowercase(), sub, true)
+        let mut cmd = split_command(line, 0..line.len());
+        let onbuild = line[cmd.keyword.clone()].eq_ignore_ascii_case(b"onbuild");
+        if onbuild {
+            let (_, args) = cmd.flags_and_args(line);
+            cmd = split_command(line, args);
+        }
+        let keyword = &line[cmd.keyword.clone()];
+        let is = |name: &[u8]| keyword.eq_ignore_ascii_case(name);
+        let instruction = if is(b"from") && !onbuild {
+            let (_, args) = cmd.flags_and_args(line);
+            self.from(line, args, logical);
+            return Ok(());
+        } else if is(b"arg") && !onbuild {
+            if !self.seen_from {
+                let (_, args) = cmd.flags_and_args(line);
+                self.global_arg(line, args, logical);
+            }
+            return Ok(());
+        } else if is(b"copy") {
+            Instruction::Copy
+        } else if is(b"add") {
+            Instruction::Add
+        } else if is(b"run") {
+            Instruction::Run
         } else {
-            (keyword, cmd, false)
-        };
-        let instruction = match keyword.as_slice() {
-            b"from" if !onbuild => {
-                self.from(line, &cmd, logical);
-                return Ok(());
-            }
-            b"arg" if !onbuild => {
-                if !self.seen_from {
-                    self.global_arg(line, &cmd, logical);
-                }
-                return Ok(());
-            }
-            b"copy" => Instruction::Copy,
-            b"add" => Instruction::Add,
-            b"run" => Instruction::Run,
-            _ => return Ok(()),
+            return Ok(());
         };
         let instruction = if onbuild {
             instruction.onbuild()
         } else {
             instruction
         };
-        for flag in &cmd.flags {
+        let (flags, args) = cmd.flags_and_args(line);
+        for flag in &flags {
             self.flag(flag, instruction, logical);
         }
-        if !is_json(line, cmd.args.clone(), logical.first_line)? && contains(line, b"<<") {
+        if contains(line, b"<<") && !is_json(line, args, logical.first_line)? {
             for heredoc in lex::heredocs(line) {
                 if !self.lines.skip_heredoc(&heredoc.name, heredoc.chomp) {
                     return Err(ScanError::new(
@@ -291,11 +295,10 @@ impl Scanner<'_> {
         Ok(())
     }
 
-    fn from(&mut self, line: &[u8], cmd: &lex::Command, logical: Logical) {
-        let words = split_whitespace(line, cmd.args.clone());
+    fn from(&mut self, line: &[u8], args: Range<usize>, logical: Logical) {
+        let words = split_whitespace(line, args);
         let Some(image) = words.first().cloned() else {
             self.seen_from = true;
-            self.stages.push(String::new());
             return;
         };
         let stage_name = match words.as_slice() {
@@ -320,7 +323,9 @@ impl Scanner<'_> {
                 self.refs.push(found);
             }
         }
-        self.stages.push(stage_name);
+        if !stage_name.is_empty() {
+            self.stage_names.insert(stage_name);
+        }
     }
 
     /// Classifies a FROM image word (before its own stage name is defined).
@@ -389,9 +394,9 @@ impl Scanner<'_> {
     }
 
     /// A global ARG: records defaults for expansion and ARG-default pinning.
-    fn global_arg(&mut self, line: &[u8], cmd: &lex::Command, logical: Logical) {
+    fn global_arg(&mut self, line: &[u8], args: Range<usize>, logical: Logical) {
         let escape = self.lines.escape;
-        for word in lex::parse_words(line, cmd.args.clone(), escape) {
+        for word in lex::parse_words(line, args, escape) {
             let raw = &line[word.clone()];
             let (name, value) = match raw.iter().position(|b| *b == b'=') {
                 Some(eq) => (&raw[..eq], Some(word.start + eq + 1..word.end)),
@@ -467,8 +472,14 @@ impl Scanner<'_> {
         {
             return true;
         }
-        let lower = name.to_lowercase();
-        !lower.is_empty() && self.stages.contains(&lower)
+        if name.is_empty() || self.stage_names.is_empty() {
+            return false;
+        }
+        if name.bytes().any(|b| b.is_ascii_uppercase() || b >= 0x80) {
+            self.stage_names.contains(&name.to_lowercase())
+        } else {
+            self.stage_names.contains(name)
+        }
     }
 
     /// Builds an [`ImageRef`] at the file position of `lexed`.
