@@ -39,6 +39,13 @@ pub struct FileScan {
     pub error: Option<FileError>,
 }
 
+impl FileScan {
+    /// Whether the file failed or holds an invalid reference.
+    pub fn has_errors(&self) -> bool {
+        self.error.is_some() || self.refs.iter().any(|r| r.state == RefState::Invalid)
+    }
+}
+
 /// Every file found under the given paths, sorted by path.
 #[derive(Debug, Default)]
 pub struct ScanReport {
@@ -56,33 +63,119 @@ impl ScanReport {
     }
 }
 
-/// Walks `paths`, reads and scans every Dockerfile. With no paths, the current directory.
-pub fn scan_paths(paths: &[PathBuf]) -> ScanReport {
+/// What walking found besides files.
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// Directories given on the command line that held no Dockerfile.
+    pub empty_dirs: Vec<PathBuf>,
+}
+
+/// A file to scan, or a path that could not be read and why.
+type Job = (PathBuf, Option<String>);
+
+/// Walks `paths` (with none, the current directory), reads and scans every Dockerfile on all
+/// cores, and hands each file's result to `each` in sorted path order as soon as it is ready.
+/// Nothing is kept, so memory does not grow with the size of the tree.
+pub fn scan_each(
+    paths: &[PathBuf],
+    each: &mut dyn FnMut(FileScan) -> std::io::Result<()>,
+) -> std::io::Result<Walk> {
     let (paths, implicit) = if paths.is_empty() {
         (vec![PathBuf::from(".")], true)
     } else {
         (paths.to_vec(), false)
     };
     let discovery = files::discover(&paths, implicit);
-    let mut report = ScanReport {
-        files: Vec::with_capacity(discovery.files.len() + discovery.errors.len()),
-        empty_dirs: discovery.empty_dirs,
-    };
-    for (path, message) in discovery.errors {
-        report.files.push(FileScan {
+    let mut jobs: Vec<Job> = discovery
+        .errors
+        .into_iter()
+        .map(|(path, message)| (path, Some(message)))
+        .chain(discovery.files.into_iter().map(|path| (path, None)))
+        .collect();
+    jobs.sort_by(|a, b| a.0.cmp(&b.0));
+    let run = |job: Job| match job {
+        (path, Some(message)) => FileScan {
             path,
             refs: Vec::new(),
             error: Some(FileError {
                 line: None,
                 message,
             }),
+        },
+        (path, None) => scan_file(path),
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8)
+        .min(jobs.len().max(1));
+    if workers <= 1 {
+        for job in jobs {
+            each(run(job))?;
+        }
+        return Ok(Walk {
+            empty_dirs: discovery.empty_dirs,
         });
     }
-    for path in discovery.files {
-        report.files.push(scan_file(path));
+    let slots: Vec<std::sync::Mutex<Option<Job>>> = jobs
+        .into_iter()
+        .map(|j| std::sync::Mutex::new(Some(j)))
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        // A bounded channel keeps workers from racing far ahead of a slow writer.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, FileScan)>(256);
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let (slots, next, stop, run) = (&slots, &next, &stop, &run);
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= slots.len() || stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let job = slots[i].lock().ok().and_then(|mut s| s.take());
+                    if let Some(job) = job {
+                        if tx.send((i, run(job))).is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+        drop(tx);
+        // Hand results over in order; out-of-order ones wait in a small buffer.
+        let mut pending = std::collections::BTreeMap::new();
+        let mut expected = 0;
+        for (i, file) in rx {
+            pending.insert(i, file);
+            while let Some(file) = pending.remove(&expected) {
+                expected += 1;
+                if let Err(e) = each(file) {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(Walk {
+        empty_dirs: discovery.empty_dirs,
+    })
+}
+
+/// Walks `paths`, reads and scans every Dockerfile, keeping every result.
+pub fn scan_paths(paths: &[PathBuf]) -> ScanReport {
+    let mut files = Vec::new();
+    let walk = scan_each(paths, &mut |file| {
+        files.push(file);
+        Ok(())
+    })
+    .unwrap_or_default();
+    ScanReport {
+        files,
+        empty_dirs: walk.empty_dirs,
     }
-    report.files.sort_by(|a, b| a.path.cmp(&b.path));
-    report
 }
 
 /// Reads and scans one file.
@@ -164,6 +257,44 @@ pub struct Summary {
     pub errors: usize,
 }
 
+/// Counts over the files seen so far, for summaries written after streamed output.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tally {
+    pub summary: Summary,
+    /// Files with a reference to pin or update.
+    pub files_with_findings: usize,
+    /// Files rewritten (or that would be).
+    pub changed: usize,
+}
+
+impl Tally {
+    pub fn add(&mut self, file: &FilePlan) {
+        let s = &mut self.summary;
+        s.files += 1;
+        if file.error.is_some() {
+            s.errors += 1;
+        }
+        if file.changed {
+            self.changed += 1;
+        }
+        let mut finding = false;
+        for r in &file.refs {
+            s.refs += 1;
+            match r.status {
+                Status::Pinned => s.pinned += 1,
+                Status::Updated => s.updated += 1,
+                Status::Unchanged => s.unchanged += 1,
+                Status::Skipped => s.skipped += 1,
+                Status::Error => s.errors += 1,
+            }
+            finding |= matches!(r.status, Status::Pinned | Status::Updated);
+        }
+        if finding {
+            self.files_with_findings += 1;
+        }
+    }
+}
+
 /// The outcome of a `pin` run.
 #[derive(Debug, Default)]
 pub struct PinReport {
@@ -173,26 +304,15 @@ pub struct PinReport {
 
 impl PinReport {
     pub fn summary(&self) -> Summary {
-        let mut s = Summary {
-            files: self.files.len(),
-            ..Summary::default()
-        };
+        self.tally().summary
+    }
+
+    pub fn tally(&self) -> Tally {
+        let mut tally = Tally::default();
         for file in &self.files {
-            if file.error.is_some() {
-                s.errors += 1;
-            }
-            for r in &file.refs {
-                s.refs += 1;
-                match r.status {
-                    Status::Pinned => s.pinned += 1,
-                    Status::Updated => s.updated += 1,
-                    Status::Unchanged => s.unchanged += 1,
-                    Status::Skipped => s.skipped += 1,
-                    Status::Error => s.errors += 1,
-                }
-            }
+            tally.add(file);
         }
-        s
+        tally
     }
 
     /// References that would change: the findings of `--check`.
@@ -209,26 +329,26 @@ impl PinReport {
 /// `pin --check --offline`: no network. A reference without a digest would be pinned; one with
 /// a digest is taken as it is.
 pub fn plan_offline(scan: ScanReport) -> PinReport {
-    let files = scan
-        .files
-        .into_iter()
-        .map(|file| FilePlan {
-            path: file.path,
-            changed: false,
-            error: file.error,
-            refs: file
-                .refs
-                .into_iter()
-                .filter(|r| r.state.is_image())
-                .map(plan_offline_ref)
-                .collect(),
-            edits: Vec::new(),
-            diff: String::new(),
-        })
-        .collect();
     PinReport {
-        files,
+        files: scan.files.into_iter().map(plan_offline_file).collect(),
         empty_dirs: scan.empty_dirs,
+    }
+}
+
+/// One file's offline plan.
+pub fn plan_offline_file(file: FileScan) -> FilePlan {
+    FilePlan {
+        path: file.path,
+        changed: false,
+        error: file.error,
+        refs: file
+            .refs
+            .into_iter()
+            .filter(|r| r.state.is_image())
+            .map(plan_offline_ref)
+            .collect(),
+        edits: Vec::new(),
+        diff: String::new(),
     }
 }
 

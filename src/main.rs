@@ -281,20 +281,71 @@ fn main() -> ExitCode {
 }
 
 fn list(args: ListArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<ExitStatus> {
-    let scan = engine::scan_paths(&args.paths);
-    match args.format {
-        Format::Text => report::list_text(&scan, out, err)?,
+    // Each file is printed as soon as it is scanned; nothing is kept.
+    let mut errors = false;
+    let walk = match args.format {
+        Format::Text => engine::scan_each(&args.paths, &mut |file| {
+            errors |= file.has_errors();
+            report::list_text_file(&file, out, err)
+        })?,
         Format::Json => {
-            report::list_json(&scan, out)?;
-            for file in &scan.files {
+            let mut doc = report::JsonFiles::begin(out)?;
+            let walk = engine::scan_each(&args.paths, &mut |file| {
+                errors |= file.has_errors();
                 if let Some(e) = &file.error {
                     writeln!(err, "error: {}: {e}", report::display_path(&file.path))?;
                 }
-            }
+                doc.list_file(&file)
+            })?;
+            doc.finish()?;
+            walk
+        }
+    };
+    report::empty_dirs(err, &walk.empty_dirs)?;
+    Ok(if errors {
+        ExitStatus::Error
+    } else {
+        ExitStatus::Success
+    })
+}
+
+/// `pin --check --offline`, streamed: each file is checked and printed as soon as it is
+/// scanned (text and json without --report; other formats need the whole run).
+fn check_offline(
+    args: &PinArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<ExitStatus> {
+    let mut tally = engine::Tally::default();
+    if args.report.is_some() || args.format == PinFormat::Github {
+        let plan = engine::plan_offline(engine::scan_paths(&args.paths));
+        render_pin(&plan, PinMode::Check, args, false, out, err)?;
+        return Ok(exit_for(&plan, PinMode::Check));
+    }
+    if args.format == PinFormat::Json {
+        let mut doc = report::JsonFiles::begin(out)?;
+        engine::scan_each(&args.paths, &mut |file| {
+            let plan = engine::plan_offline_file(file);
+            tally.add(&plan);
+            doc.pin_file(&plan)
+        })?;
+        doc.finish_with_summary(&tally.summary)?;
+    } else {
+        let walk = engine::scan_each(&args.paths, &mut |file| {
+            let plan = engine::plan_offline_file(file);
+            tally.add(&plan);
+            report::pin_text_file(&plan, PinMode::Check, false, args.quiet, out, err)
+        })?;
+        if !args.quiet {
+            report::empty_dirs(err, &walk.empty_dirs)?;
+            report::pin_text_summary(&tally, PinMode::Check, err)?;
         }
     }
-    Ok(if scan.has_errors() {
+    let s = tally.summary;
+    Ok(if s.errors > 0 {
         ExitStatus::Error
+    } else if s.pinned + s.updated > 0 {
+        ExitStatus::Findings
     } else {
         ExitStatus::Success
     })
@@ -358,9 +409,7 @@ fn cutoff(
 
 fn pin(args: PinArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<ExitStatus> {
     if args.offline {
-        let plan = engine::plan_offline(engine::scan_paths(&args.paths));
-        render_pin(&plan, PinMode::Check, &args, false, out, err)?;
-        return Ok(exit_for(&plan, PinMode::Check));
+        return check_offline(&args, out, err);
     }
     let Some((runtime, client)) = network(&args.net, err)? else {
         return Ok(ExitStatus::Error);

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::display_path;
 use crate::digest::Digest;
 use crate::dockerfile::{ImageRef, RefState};
-use crate::engine::{FileError, PinReport, ScanReport, Status, Summary};
+use crate::engine::{FileError, FilePlan, FileScan, PinReport, ScanReport, Status, Summary};
 use crate::reference::Reference;
 use crate::registry::history::HistoryEntry;
 
@@ -116,39 +116,39 @@ struct PinRef<'a> {
     reason: Option<&'a str>,
 }
 
+fn pin_file(f: &FilePlan) -> PinFile<'_> {
+    PinFile {
+        path: display_path(&f.path),
+        changed: f.changed,
+        error: error_text(&f.error),
+        refs: f
+            .refs
+            .iter()
+            .map(|p| {
+                let (registry, repository, tag, _) = lookup(&p.found);
+                PinRef {
+                    line: p.found.line,
+                    column: p.found.column,
+                    instruction: p.found.instruction.as_str(),
+                    original: &p.found.original,
+                    registry,
+                    repository,
+                    tag,
+                    digest_before: p.digest_before.as_ref(),
+                    digest_after: p.digest_after.as_ref(),
+                    updated_at: p.updated_at.as_deref(),
+                    status: p.status,
+                    reason: p.reason.as_deref(),
+                }
+            })
+            .collect(),
+    }
+}
+
 /// `pin --format json`.
 pub fn pin_json(report: &PinReport, out: &mut dyn Write) -> io::Result<()> {
     let doc = PinDoc {
-        files: report
-            .files
-            .iter()
-            .map(|f| PinFile {
-                path: display_path(&f.path),
-                changed: f.changed,
-                error: error_text(&f.error),
-                refs: f
-                    .refs
-                    .iter()
-                    .map(|p| {
-                        let (registry, repository, tag, _) = lookup(&p.found);
-                        PinRef {
-                            line: p.found.line,
-                            column: p.found.column,
-                            instruction: p.found.instruction.as_str(),
-                            original: &p.found.original,
-                            registry,
-                            repository,
-                            tag,
-                            digest_before: p.digest_before.as_ref(),
-                            digest_after: p.digest_after.as_ref(),
-                            updated_at: p.updated_at.as_deref(),
-                            status: p.status,
-                            reason: p.reason.as_deref(),
-                        }
-                    })
-                    .collect(),
-            })
-            .collect(),
+        files: report.files.iter().map(pin_file).collect(),
         summary: report.summary(),
     };
     write_doc(out, &doc)
@@ -194,4 +194,125 @@ pub fn history_json(
             .collect(),
     };
     write_doc(out, &doc)
+}
+
+/// Writes `{"files": [...]}` one file at a time, byte for byte what pretty-printing the whole
+/// document would give, so `list` and `pin --check --offline` keep nothing in memory.
+pub struct JsonFiles<'w> {
+    out: &'w mut dyn Write,
+    count: usize,
+}
+
+impl<'w> JsonFiles<'w> {
+    pub fn begin(out: &'w mut dyn Write) -> io::Result<Self> {
+        out.write_all(b"{\n  \"files\": [")?;
+        Ok(JsonFiles { out, count: 0 })
+    }
+
+    fn item<T: Serialize>(&mut self, value: &T) -> io::Result<()> {
+        let text = serde_json::to_string_pretty(value)?;
+        self.out
+            .write_all(if self.count == 0 { b"\n" } else { b",\n" })?;
+        self.count += 1;
+        indented(self.out, &text, "    ")
+    }
+
+    pub fn list_file(&mut self, file: &FileScan) -> io::Result<()> {
+        self.item(&ListFile {
+            path: display_path(&file.path),
+            error: error_text(&file.error),
+            refs: file.refs.iter().map(list_ref).collect(),
+        })
+    }
+
+    pub fn pin_file(&mut self, file: &FilePlan) -> io::Result<()> {
+        self.item(&pin_file(file))
+    }
+
+    fn close_files(&mut self) -> io::Result<()> {
+        self.out
+            .write_all(if self.count == 0 { b"]" } else { b"\n  ]" })
+    }
+
+    /// Ends a `list` document.
+    pub fn finish(mut self) -> io::Result<()> {
+        self.close_files()?;
+        self.out.write_all(b"\n}\n")
+    }
+
+    /// Ends a `pin` document with its summary.
+    pub fn finish_with_summary(mut self, summary: &Summary) -> io::Result<()> {
+        self.close_files()?;
+        self.out.write_all(b",\n  \"summary\": ")?;
+        let text = serde_json::to_string_pretty(summary)?;
+        let mut lines = text.lines();
+        if let Some(first) = lines.next() {
+            self.out.write_all(first.as_bytes())?;
+        }
+        for line in lines {
+            write!(self.out, "\n  {line}")?;
+        }
+        self.out.write_all(b"\n}\n")
+    }
+}
+
+fn indented(out: &mut dyn Write, text: &str, indent: &str) -> io::Result<()> {
+    for (i, line) in text.lines().enumerate() {
+        if i > 0 {
+            out.write_all(b"\n")?;
+        }
+        write!(out, "{indent}{line}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine;
+
+    fn sample() -> ScanReport {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM a:1 AS b\nCOPY --from=b /x /y\nFROM c@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n").unwrap();
+        std::fs::write(dir.path().join("x.dockerfile"), "FROM ${X}\n").unwrap();
+        let mut report = engine::scan_paths(&[dir.path().to_path_buf()]);
+        for f in &mut report.files {
+            f.path = f.path.strip_prefix(dir.path()).unwrap().to_path_buf();
+        }
+        report
+    }
+
+    #[test]
+    fn streamed_documents_equal_whole_ones() {
+        for files in [0, 1, 2] {
+            let mut report = sample();
+            report.files.truncate(files);
+            let mut whole = Vec::new();
+            list_json(&report, &mut whole).unwrap();
+            let mut streamed = Vec::new();
+            let mut w = JsonFiles::begin(&mut streamed).unwrap();
+            for f in &report.files {
+                w.list_file(f).unwrap();
+            }
+            w.finish().unwrap();
+            assert_eq!(
+                String::from_utf8(streamed).unwrap(),
+                String::from_utf8(whole).unwrap()
+            );
+
+            let plan = engine::plan_offline(report);
+            let mut whole = Vec::new();
+            pin_json(&plan, &mut whole).unwrap();
+            let mut streamed = Vec::new();
+            let mut w = JsonFiles::begin(&mut streamed).unwrap();
+            for f in &plan.files {
+                w.pin_file(f).unwrap();
+            }
+            w.finish_with_summary(&plan.summary()).unwrap();
+            assert_eq!(
+                String::from_utf8(streamed).unwrap(),
+                String::from_utf8(whole).unwrap()
+            );
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use super::display_path;
 use crate::diff::colorize;
 use crate::dockerfile::RefState;
-use crate::engine::{FileError, PinMode, PinReport, ScanReport, Status};
+use crate::engine::{FileError, FilePlan, FileScan, PinMode, PinReport, ScanReport, Status, Tally};
 use crate::registry::history::HistoryEntry;
 
 fn file_error(err: &mut dyn Write, path: &str, error: &FileError) -> io::Result<()> {
@@ -16,7 +16,8 @@ fn file_error(err: &mut dyn Write, path: &str, error: &FileError) -> io::Result<
     }
 }
 
-fn empty_dirs(err: &mut dyn Write, dirs: &[std::path::PathBuf]) -> io::Result<()> {
+/// A warning for each directory that held no Dockerfile.
+pub fn empty_dirs(err: &mut dyn Write, dirs: &[std::path::PathBuf]) -> io::Result<()> {
     for dir in dirs {
         writeln!(err, "warning: {}: no Dockerfiles found", display_path(dir))?;
     }
@@ -26,23 +27,29 @@ fn empty_dirs(err: &mut dyn Write, dirs: &[std::path::PathBuf]) -> io::Result<()
 /// `list`: every reference with its state; errors to `err`.
 pub fn list_text(report: &ScanReport, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<()> {
     for file in &report.files {
-        let path = display_path(&file.path);
-        for r in &file.refs {
-            write!(
-                out,
-                "{path}:{}:{}: {:<8} {} {}",
-                r.line, r.column, r.state, r.instruction, r.original
-            )?;
-            match (&r.problem, r.state) {
-                (Some(problem), RefState::Invalid) => writeln!(out, " ({problem})")?,
-                _ => writeln!(out)?,
-            }
-        }
-        if let Some(error) = &file.error {
-            file_error(err, &path, error)?;
-        }
+        list_text_file(file, out, err)?;
     }
     empty_dirs(err, &report.empty_dirs)
+}
+
+/// `list` for one file.
+pub fn list_text_file(file: &FileScan, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<()> {
+    let path = display_path(&file.path);
+    for r in &file.refs {
+        write!(
+            out,
+            "{path}:{}:{}: {:<8} {} {}",
+            r.line, r.column, r.state, r.instruction, r.original
+        )?;
+        match (&r.problem, r.state) {
+            (Some(problem), RefState::Invalid) => writeln!(out, " ({problem})")?,
+            _ => writeln!(out)?,
+        }
+    }
+    if let Some(error) = &file.error {
+        file_error(err, &path, error)?;
+    }
+    Ok(())
 }
 
 /// `pin --check --offline` (text): references without a digest.
@@ -67,73 +74,86 @@ pub fn pin_text(
     err: &mut dyn Write,
 ) -> io::Result<()> {
     for file in &report.files {
-        let path = display_path(&file.path);
-        for plan in &file.refs {
-            let r = &plan.found;
-            let at = format!("{path}:{}:{}", r.line, r.column);
-            let reason = plan.reason.as_deref().unwrap_or("");
-            let behind = plan
-                .behind
-                .as_deref()
-                .map(|b| format!(", {b}"))
-                .unwrap_or_default();
-            let now = plan
-                .digest_after
-                .as_ref()
-                .map(|d| format!(" (now {d})"))
-                .unwrap_or_default();
-            match (plan.status, mode) {
-                (Status::Pinned, PinMode::Check) => match &plan.digest_after {
-                    Some(d) => writeln!(
-                        out,
-                        "{at}: {} {}: not pinned (current digest {d})",
-                        r.instruction, r.original
-                    )?,
-                    None => writeln!(
-                        out,
-                        "{at}: {} {}: not pinned to a digest",
-                        r.instruction, r.original
-                    )?,
-                },
-                (Status::Updated, PinMode::Check) => writeln!(
-                    out,
-                    "{at}: {} {}: stale digest{behind}{now}",
-                    r.instruction, r.original
-                )?,
-                (Status::Updated, _) if !quiet => {
-                    writeln!(err, "{at}: {}: stale digest{behind}", r.original)?
-                }
-                (Status::Error, _) => writeln!(err, "error: {at}: {}: {reason}", r.original)?,
-                (Status::Skipped, _) if !quiet && reason != "ignored" => {
-                    writeln!(err, "warning: {at}: {}: skipped ({reason})", r.original)?
-                }
-                _ => {}
-            }
-        }
-        if let Some(error) = &file.error {
-            file_error(err, &path, error)?;
-        }
-        if mode != PinMode::Check && !file.diff.is_empty() {
-            let diff = if color {
-                colorize(&file.diff)
-            } else {
-                file.diff.clone()
-            };
-            out.write_all(diff.as_bytes())?;
-        }
+        pin_text_file(file, mode, color, quiet, out, err)?;
     }
     if quiet {
         return Ok(());
     }
     empty_dirs(err, &report.empty_dirs)?;
-    let s = report.summary();
+    pin_text_summary(&report.tally(), mode, err)
+}
+
+/// `pin` (text) for one file.
+pub fn pin_text_file(
+    file: &FilePlan,
+    mode: PinMode,
+    color: bool,
+    quiet: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<()> {
+    let path = display_path(&file.path);
+    for plan in &file.refs {
+        let r = &plan.found;
+        let at = format!("{path}:{}:{}", r.line, r.column);
+        let reason = plan.reason.as_deref().unwrap_or("");
+        let behind = plan
+            .behind
+            .as_deref()
+            .map(|b| format!(", {b}"))
+            .unwrap_or_default();
+        let now = plan
+            .digest_after
+            .as_ref()
+            .map(|d| format!(" (now {d})"))
+            .unwrap_or_default();
+        match (plan.status, mode) {
+            (Status::Pinned, PinMode::Check) => match &plan.digest_after {
+                Some(d) => writeln!(
+                    out,
+                    "{at}: {} {}: not pinned (current digest {d})",
+                    r.instruction, r.original
+                )?,
+                None => writeln!(
+                    out,
+                    "{at}: {} {}: not pinned to a digest",
+                    r.instruction, r.original
+                )?,
+            },
+            (Status::Updated, PinMode::Check) => writeln!(
+                out,
+                "{at}: {} {}: stale digest{behind}{now}",
+                r.instruction, r.original
+            )?,
+            (Status::Updated, _) if !quiet => {
+                writeln!(err, "{at}: {}: stale digest{behind}", r.original)?
+            }
+            (Status::Error, _) => writeln!(err, "error: {at}: {}: {reason}", r.original)?,
+            (Status::Skipped, _) if !quiet && reason != "ignored" => {
+                writeln!(err, "warning: {at}: {}: skipped ({reason})", r.original)?
+            }
+            _ => {}
+        }
+    }
+    if let Some(error) = &file.error {
+        file_error(err, &path, error)?;
+    }
+    if mode != PinMode::Check && !file.diff.is_empty() {
+        let diff = if color {
+            colorize(&file.diff)
+        } else {
+            file.diff.clone()
+        };
+        out.write_all(diff.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The one-line summary of a `pin` run (stderr).
+pub fn pin_text_summary(tally: &Tally, mode: PinMode, err: &mut dyn Write) -> io::Result<()> {
+    let s = tally.summary;
     if mode == PinMode::Check {
         let findings = s.pinned + s.updated;
-        let files_with = report
-            .files
-            .iter()
-            .filter(|f| f.refs.iter().any(is_finding))
-            .count();
         let what = if s.updated > 0 {
             "unpinned or stale"
         } else {
@@ -141,9 +161,10 @@ pub fn pin_text(
         };
         return writeln!(
             err,
-            "digestpin: {findings} of {} image reference{} {what} in {files_with} of {} file{} ({} pinned, {} skipped, {} error{})",
+            "digestpin: {findings} of {} image reference{} {what} in {} of {} file{} ({} pinned, {} skipped, {} error{})",
             s.refs,
             plural(s.refs),
+            tally.files_with_findings,
             s.files,
             plural(s.files),
             s.unchanged,
@@ -152,14 +173,13 @@ pub fn pin_text(
             plural(s.errors)
         );
     }
-    let changed = report.files.iter().filter(|f| f.changed).count();
     let (verbs, changed_verb) = match mode {
         PinMode::Write => (["pinned", "updated"], "changed"),
         _ => (["to pin", "to update"], "to change"),
     };
     writeln!(
         err,
-        "digestpin: {} {}, {} {}, {} unchanged, {} skipped, {} error{}; {changed} of {} file{} {changed_verb}",
+        "digestpin: {} {}, {} {}, {} unchanged, {} skipped, {} error{}; {} of {} file{} {changed_verb}",
         s.pinned,
         verbs[0],
         s.updated,
@@ -168,13 +188,10 @@ pub fn pin_text(
         s.skipped,
         s.errors,
         plural(s.errors),
+        tally.changed,
         s.files,
         plural(s.files),
     )
-}
-
-fn is_finding(plan: &crate::engine::RefPlan) -> bool {
-    matches!(plan.status, Status::Pinned | Status::Updated)
 }
 
 /// `history` (text): one line per entry, oldest first.
