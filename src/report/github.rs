@@ -30,6 +30,8 @@ fn command(
 ) -> io::Result<()> {
     let mut props = Vec::new();
     if let Some(file) = file {
+        // GitHub matches annotation paths against the repository's, which have no `./`.
+        let file = file.strip_prefix("./").unwrap_or(file);
         props.push(format!("file={}", escape_property(file)));
     }
     if let Some(line) = line {

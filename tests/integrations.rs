@@ -1,0 +1,1156 @@
+//! The integrations that ship beside the binary, checked the way their hosts use them:
+//!
+//! - the GitHub Action (`action.yml`), run step by step as a runner would by
+//!   `tests/action/run_action.py`, against the Tag History API emulator, in `check`, `diff` and
+//!   `pin` modes: annotations, outputs, step summary, files rewritten only by `pin`; bad input,
+//!   paths without Dockerfiles, the binary cache, and credentials that never reach any output;
+//! - `action.yml` and the example workflows in `examples/github/` against GitHub's schemas
+//!   (check-jsonschema's built-in copies, no network) and zizmor (`--offline`);
+//! - the pre-commit hooks (`.pre-commit-hooks.yaml`): the manifest, and `pre-commit try-repo`
+//!   building digestpin exactly as pre-commit does (`cargo install --path .`, no `--locked`).
+//!
+//! The tools come from the Python environment of `$DIGESTPIN_PYTHON` (scripts/test creates it
+//! from tests/requirements.txt), else `.venv/bin/python`. When one is missing the test is
+//! skipped with a loud message, except when `$CI` is set, where it fails.
+//!
+//! The try-repo test builds digestpin in release mode (minutes). Its cargo target directory is
+//! `target/precommit/cargo-target`, so a second build in the same run, or a later run, only
+//! recompiles digestpin itself.
+
+#[path = "support/emulator.rs"]
+mod emulator;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use base64::Engine as _;
+use emulator::{Emulator, Entry, Kind};
+use serde_json::Value;
+
+const SECRET: &str = "super-secret-xyz";
+const IDENTITY: &str = "fake-identity-0123";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn digestpin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_digestpin"))
+}
+
+fn python() -> PathBuf {
+    std::env::var_os("DIGESTPIN_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv/bin/python"))
+}
+
+/// A console script installed beside the interpreter (pre-commit, check-jsonschema, zizmor).
+fn venv_tool(name: &str) -> PathBuf {
+    python()
+        .parent()
+        .map(|dir| dir.join(name))
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// True if `what` is there. Otherwise: a failure under CI, a loud skip elsewhere.
+fn available(what: &str, ok: bool) -> bool {
+    if ok {
+        return true;
+    }
+    let msg = format!(
+        "{what} is not available: run scripts/test (it installs tests/requirements.txt into \
+         .venv), or point DIGESTPIN_PYTHON at an interpreter that has them"
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{msg}");
+    }
+    eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
+    false
+}
+
+fn have_tool(name: &str) -> bool {
+    let tool = venv_tool(name);
+    available(&tool.display().to_string(), tool.is_file())
+}
+
+fn have_runner() -> bool {
+    let ok = Command::new(python())
+        .args(["-c", "import yaml"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    available(
+        &format!("{} with PyYAML", python().display()),
+        ok && cmd_exists("bash"),
+    )
+}
+
+fn cmd_exists(name: &str) -> bool {
+    Command::new(name)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit: {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Environment variables a real runner, a developer's shell or an outer CI may set that would
+/// change what the action or digestpin does.
+const SCRUB: &[&str] = &[
+    "CHAINGUARD_IDENTITY_ID",
+    "CHAINGUARD_TOKEN",
+    "DOCKER_CONFIG",
+    "DIGESTPIN_ENDPOINTS",
+    "DIGESTPIN_CACHE_DIR",
+    "XDG_CACHE_HOME",
+    "ACTIONS_STEP_DEBUG",
+    "RUNNER_DEBUG",
+    "NO_COLOR",
+    "GITHUB_OUTPUT",
+    "GITHUB_ENV",
+    "GITHUB_PATH",
+    "GITHUB_STEP_SUMMARY",
+    "GITHUB_ACTION_PATH",
+    "GITHUB_WORKSPACE",
+    "RUNNER_TEMP",
+    "RUNNER_TOOL_CACHE",
+];
+
+// ------------------------------------------------------------------------------------------
+// The GitHub Action
+
+/// cgr.dev/chainguard/img-{0,1,2}:latest, five digests each, one an hour, the newest 90 minutes
+/// old; and the private cgr.dev/acme/app:latest, readable only with IDENTITY:SECRET.
+struct Registry {
+    emu: Emulator,
+    history: BTreeMap<String, Vec<Entry>>,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let emu = Emulator::start();
+        let now = jiff::Timestamp::now()
+            .round(jiff::Unit::Second)
+            .expect("round");
+        let start = now
+            .checked_sub(jiff::SignedDuration::from_secs(5 * 3600 + 1800))
+            .expect("start")
+            .to_string();
+        let hour = Duration::from_secs(3600);
+        let mut history = BTreeMap::new();
+        for repo in [
+            "chainguard/img-0",
+            "chainguard/img-1",
+            "chainguard/img-2",
+            "acme/app",
+        ] {
+            history.insert(
+                repo.to_string(),
+                emu.generate_history(repo, "latest", 5, &start, hour),
+            );
+        }
+        emu.add_private_org("acme", IDENTITY, SECRET);
+        Registry { emu, history }
+    }
+
+    /// The `i`-th digest of `repo:latest`, oldest first (4 is the current one).
+    fn digest(&self, repo: &str, i: usize) -> &str {
+        &self.history[repo][i].digest
+    }
+
+    fn timestamp(&self, repo: &str, i: usize) -> &str {
+        &self.history[repo][i].timestamp
+    }
+}
+
+const DOCKERFILE: &str = "FROM cgr.dev/chainguard/img-0:latest AS build\n\
+                          RUN make\n\
+                          FROM cgr.dev/chainguard/img-1:latest@STALE\n\
+                          COPY --from=build /out /out\n";
+const APP_DOCKERFILE: &str = "# the API service\nFROM cgr.dev/chainguard/img-2\n";
+
+/// A workspace: `Dockerfile` (one unpinned, one stale reference), `services/api/app.dockerfile`
+/// (unpinned), `docs/` without Dockerfiles.
+fn workspace(reg: &Registry) -> tempfile::TempDir {
+    let ws = tempfile::tempdir().expect("tempdir");
+    let dockerfile = DOCKERFILE.replace("STALE", reg.digest("chainguard/img-1", 1));
+    fs::write(ws.path().join("Dockerfile"), dockerfile).unwrap();
+    fs::create_dir_all(ws.path().join("services/api")).unwrap();
+    fs::write(
+        ws.path().join("services/api/app.dockerfile"),
+        APP_DOCKERFILE,
+    )
+    .unwrap();
+    fs::create_dir_all(ws.path().join("docs")).unwrap();
+    fs::write(ws.path().join("docs/README.md"), "FROM is a keyword\n").unwrap();
+    ws
+}
+
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                files.insert(rel, fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// What one run of the action left behind.
+struct Run {
+    result: Value,
+    /// RUNNER_TEMP, kept until the run is dropped.
+    temp: tempfile::TempDir,
+}
+
+impl Run {
+    fn conclusion(&self) -> &str {
+        self.result["conclusion"].as_str().unwrap()
+    }
+
+    fn output(&self, name: &str) -> &str {
+        self.result["outputs"][name].as_str().unwrap_or("")
+    }
+
+    fn log(&self) -> &str {
+        self.result["log"].as_str().unwrap()
+    }
+
+    fn summary(&self) -> &str {
+        self.result["summary"].as_str().unwrap()
+    }
+
+    /// `(level, file, line, col, message)` of every annotation.
+    fn annotations(&self) -> Vec<(String, String, String, String, String)> {
+        self.result["annotations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let prop = |k: &str| a["properties"][k].as_str().unwrap_or("").to_string();
+                (
+                    a["level"].as_str().unwrap().to_string(),
+                    prop("file"),
+                    prop("line"),
+                    prop("col"),
+                    a["message"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn step(&self, id: &str) -> &Value {
+        self.result["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("no step {id}: {:#}", self.result["steps"]))
+    }
+
+    fn report(&self) -> Value {
+        let path = self.output("report");
+        assert!(
+            Path::new(path).starts_with(self.temp.path()),
+            "report {path} is not under RUNNER_TEMP {}",
+            self.temp.path().display()
+        );
+        serde_json::from_slice(&fs::read(path).expect("report")).expect("report JSON")
+    }
+
+    fn dump(&self) -> String {
+        format!(
+            "conclusion {}\noutputs {}\nannotations {:#?}\n--- log\n{}\n--- summary\n{}",
+            self.conclusion(),
+            self.result["outputs"],
+            self.annotations(),
+            self.log(),
+            self.summary()
+        )
+    }
+}
+
+struct Action<'a> {
+    reg: &'a Registry,
+    workspace: &'a Path,
+    inputs: Vec<(String, String)>,
+    env: Vec<(String, String)>,
+    tool_cache: Option<PathBuf>,
+    flags: Vec<String>,
+}
+
+impl<'a> Action<'a> {
+    fn new(reg: &'a Registry, workspace: &'a Path) -> Action<'a> {
+        Action {
+            reg,
+            workspace,
+            inputs: Vec::new(),
+            env: Vec::new(),
+            tool_cache: None,
+            flags: vec![
+                "--cargo-shim".into(),
+                digestpin().to_string_lossy().into_owned(),
+            ],
+        }
+    }
+
+    fn input(mut self, name: &str, value: &str) -> Self {
+        self.inputs.push((name.into(), value.into()));
+        self
+    }
+
+    fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    fn tool_cache(mut self, dir: &Path) -> Self {
+        self.tool_cache = Some(dir.to_path_buf());
+        self
+    }
+
+    fn flag(mut self, flag: &str) -> Self {
+        self.flags.push(flag.into());
+        self
+    }
+
+    fn run(self) -> Run {
+        let temp = tempfile::tempdir().expect("runner temp");
+        let cache = temp.path().join("digestpin-cache");
+        let result_file = temp.path().join("result.json");
+        let mut cmd = Command::new(python());
+        cmd.arg(root().join("tests/action/run_action.py"))
+            .arg("--action-dir")
+            .arg(root())
+            .arg("--workspace")
+            .arg(self.workspace)
+            .arg("--runner-temp")
+            .arg(temp.path())
+            .arg("--result")
+            .arg(&result_file)
+            .args(&self.flags);
+        if let Some(dir) = &self.tool_cache {
+            cmd.arg("--tool-cache").arg(dir);
+        }
+        for (k, v) in &self.inputs {
+            cmd.arg("--input").arg(format!("{k}={v}"));
+        }
+        for k in SCRUB {
+            cmd.env_remove(k);
+        }
+        cmd.env(
+            "DIGESTPIN_ENDPOINTS",
+            format!("cgr.dev={}", self.reg.emu.url()),
+        )
+        .env("DIGESTPIN_CACHE_DIR", &cache)
+        .env("DOCKER_CONFIG", temp.path().join("docker-config"))
+        .env("NO_COLOR", "1");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = cmd.stdin(Stdio::null()).output().expect("run_action.py");
+        assert!(out.status.success(), "run_action.py failed\n{}", text(&out));
+        let result =
+            serde_json::from_slice(&fs::read(&result_file).expect("result")).expect("result JSON");
+        Run { result, temp }
+    }
+}
+
+#[test]
+fn action_check_mode_annotates_every_finding_and_fails() {
+    if !have_runner() {
+        return;
+    }
+    let reg = Registry::start();
+    let ws = workspace(&reg);
+    let before = snapshot(ws.path());
+    let run = Action::new(&reg, ws.path()).run();
+    let why = run.dump();
+
+    assert_eq!(run.conclusion(), "failure", "{why}");
+    assert_eq!(run.step("run")["exit_code"], 1, "{why}");
+    let (img0, img1, img2) = (
+        reg.digest("chainguard/img-0", 4),
+        reg.digest("chainguard/img-1", 4),
+        reg.digest("chainguard/img-2", 4),
+    );
+    let annotations = run.annotations();
+    assert_eq!(annotations.len(), 3, "{why}");
+    let expect = [
+        (
+            "Dockerfile",
+            "1",
+            "cgr.dev/chainguard/img-0:latest is not pinned to a digest",
+            img0,
+        ),
+        ("Dockerfile", "3", "is stale", img1),
+        (
+            "services/api/app.dockerfile",
+            "2",
+            "cgr.dev/chainguard/img-2 is not pinned to a digest",
+            img2,
+        ),
+    ];
+    for ((level, file, line, col, message), (efile, eline, etext, edigest)) in
+        annotations.iter().zip(expect)
+    {
+        assert_eq!(level, "error", "{why}");
+        assert_eq!(
+            (file.as_str(), line.as_str(), col.as_str()),
+            (efile, eline, "6"),
+            "{why}"
+        );
+        assert!(
+            message.contains(etext) && message.contains(edigest),
+            "{message}\n{why}"
+        );
+    }
+    assert!(
+        run.log()
+            .contains("3 image references are unpinned or stale"),
+        "{why}"
+    );
+
+    assert_eq!(run.output("changed"), "true", "{why}");
+    assert_eq!(run.output("findings"), "3", "{why}");
+    let report = run.report();
+    assert_eq!(report["summary"]["pinned"], 2);
+    assert_eq!(report["summary"]["updated"], 1);
+    assert_eq!(report["files"][0]["path"], "Dockerfile");
+
+    let summary = run.summary();
+    assert!(summary.contains("### digestpin check"), "{why}");
+    assert!(
+        summary.contains("| File | Line | Image | Status |"),
+        "{why}"
+    );
+    assert!(
+        summary.contains("| Dockerfile | 1 | `cgr.dev/chainguard/img-0:latest` | pinned |"),
+        "{why}"
+    );
+    assert!(
+        summary
+            .contains("| services/api/app.dockerfile | 2 | `cgr.dev/chainguard/img-2` | pinned |"),
+        "{why}"
+    );
+    assert!(summary.contains(&format!("`{}…`", &img1[..19])), "{why}");
+
+    assert_eq!(
+        snapshot(ws.path()),
+        before,
+        "check mode wrote to the workspace"
+    );
+}
+
+#[test]
+fn action_diff_mode_reports_changes_and_succeeds_without_writing() {
+    if !have_runner() {
+        return;
+    }
+    let reg = Registry::start();
+    let ws = workspace(&reg);
+    let before = snapshot(ws.path());
+    let run = Action::new(&reg, ws.path()).input("mode", "diff").run();
+    let why = run.dump();
+
+    assert_eq!(run.conclusion(), "success", "{why}");
+    let annotations = run.annotations();
+    let notices: Vec<_> = annotations.iter().filter(|a| a.0 == "notice").collect();
+    assert_eq!(notices.len(), 3, "{why}");
+    assert_eq!(annotations.len(), 3, "{why}");
+    assert!(
+        notices[0]
+            .4
+            .starts_with("would pin cgr.dev/chainguard/img-0:latest to ")
+            && notices[0].4.contains(reg.digest("chainguard/img-0", 4)),
+        "{why}"
+    );
+    assert!(
+        notices[1]
+            .4
+            .starts_with("would update cgr.dev/chainguard/img-1:latest@"),
+        "{why}"
+    );
+    assert_eq!(
+        (notices[2].1.as_str(), notices[2].2.as_str()),
+        ("services/api/app.dockerfile", "2")
+    );
+
+    assert_eq!(run.output("changed"), "true", "{why}");
+    assert_eq!(run.output("findings"), "3", "{why}");
+    assert_eq!(run.report()["summary"]["pinned"], 2);
+
+    let summary = run.summary();
+    assert!(summary.contains("### digestpin diff"), "{why}");
+    assert!(
+        summary.contains("<details><summary>Diff</summary>"),
+        "{why}"
+    );
+    assert!(
+        summary.contains(&format!(
+            "+FROM cgr.dev/chainguard/img-2@{}",
+            reg.digest("chainguard/img-2", 4)
+        )),
+        "{why}"
+    );
+
+    assert_eq!(
+        snapshot(ws.path()),
+        before,
+        "diff mode wrote to the workspace"
+    );
+}
+
+#[test]
+fn action_pin_mode_rewrites_the_files_then_has_nothing_left_to_do() {
+    if !have_runner() {
+        return;
+    }
+    let reg = Registry::start();
+    let ws = workspace(&reg);
+    let run = Action::new(&reg, ws.path()).input("mode", "pin").run();
+    let why = run.dump();
+
+    assert_eq!(run.conclusion(), "success", "{why}");
+    let annotations = run.annotations();
+    assert_eq!(annotations.len(), 3, "{why}");
+    assert!(annotations.iter().all(|a| a.0 == "notice"), "{why}");
+    assert!(
+        annotations[0]
+            .4
+            .starts_with("pinned cgr.dev/chainguard/img-0:latest to "),
+        "{why}"
+    );
+    assert!(
+        annotations[1]
+            .4
+            .starts_with("updated cgr.dev/chainguard/img-1:latest@"),
+        "{why}"
+    );
+    assert_eq!(run.output("changed"), "true", "{why}");
+    assert_eq!(run.output("findings"), "3", "{why}");
+    assert!(run.summary().contains("### digestpin pin"), "{why}");
+
+    let dockerfile = fs::read_to_string(ws.path().join("Dockerfile")).unwrap();
+    assert_eq!(
+        dockerfile,
+        format!(
+            "FROM cgr.dev/chainguard/img-0:latest@{} AS build\nRUN make\n\
+             FROM cgr.dev/chainguard/img-1:latest@{}\nCOPY --from=build /out /out\n",
+            reg.digest("chainguard/img-0", 4),
+            reg.digest("chainguard/img-1", 4)
+        )
+    );
+    // A reference without a tag keeps its spelling: IMAGE@DIGEST.
+    assert_eq!(
+        fs::read_to_string(ws.path().join("services/api/app.dockerfile")).unwrap(),
+        format!(
+            "# the API service\nFROM cgr.dev/chainguard/img-2@{}\n",
+            reg.digest("chainguard/img-2", 4)
+        )
+    );
+
+    // Pinned now: pin changes nothing, check passes.
+    let before = snapshot(ws.path());
+    let again = Action::new(&reg, ws.path()).input("mode", "pin").run();
+    assert_eq!(again.conclusion(), "success", "{}", again.dump());
+    assert_eq!(again.output("changed"), "false", "{}", again.dump());
+    assert_eq!(again.output("findings"), "0", "{}", again.dump());
+    assert!(again.annotations().is_empty(), "{}", again.dump());
+    assert_eq!(snapshot(ws.path()), before);
+    let check = Action::new(&reg, ws.path()).run();
+    assert_eq!(check.conclusion(), "success", "{}", check.dump());
+    assert_eq!(check.output("findings"), "0", "{}", check.dump());
+}
+
+#[test]
+fn action_as_of_min_age_and_args_inputs_reach_digestpin() {
+    if !have_runner() {
+        return;
+    }
+    let reg = Registry::start();
+    let ws = workspace(&reg);
+
+    // Digests are published 5.5 … 1.5 hours ago: a 3 hour cooldown picks the 3.5 hour old one.
+    let run = Action::new(&reg, ws.path())
+        .input("mode", "diff")
+        .input("paths", "Dockerfile")
+        .input("min-age", "3h")
+        .run();
+    let why = run.dump();
+    assert_eq!(run.conclusion(), "success", "{why}");
+    let notices = run.annotations();
+    assert_eq!(notices.len(), 2, "{why}");
+    assert!(
+        notices[0].4.contains(reg.digest("chainguard/img-0", 2)),
+        "{why}"
+    );
+    assert!(
+        notices[1].4.contains(reg.digest("chainguard/img-1", 2)),
+        "{why}"
+    );
+
+    // as-of, extra args split on any whitespace, paths with a leading ./ (dropped, so that
+    // annotations name files as the repository does).
+    let run = Action::new(&reg, ws.path())
+        .input("mode", "pin")
+        .input("paths", "./services\n./Dockerfile")
+        .input("as-of", reg.timestamp("chainguard/img-0", 1))
+        .input("args", "--digest-only\n  --jobs 2")
+        .run();
+    let why = run.dump();
+    assert_eq!(run.conclusion(), "success", "{why}");
+    let files: std::collections::BTreeSet<String> =
+        run.annotations().into_iter().map(|a| a.1).collect();
+    assert_eq!(
+        files.into_iter().collect::<Vec<_>>(),
+        ["Dockerfile", "services/api/app.dockerfile"],
+        "{why}"
+    );
+    let dockerfile = fs::read_to_string(ws.path().join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.starts_with(&format!(
+            "FROM cgr.dev/chainguard/img-0@{} AS build\n",
+            reg.digest("chainguard/img-0", 1)
+        )),
+        "{dockerfile}\n{why}"
+    );
+    assert_eq!(
+        fs::read_to_string(ws.path().join("services/api/app.dockerfile")).unwrap(),
+        format!(
+            "# the API service\nFROM cgr.dev/chainguard/img-2@{}\n",
+            reg.digest("chainguard/img-2", 1)
+        )
+    );
+}
+
+#[test]
+fn action_rejects_an_unknown_mode_naming_the_allowed_ones() {
+    if !have_runner() {
+        return;
+    }
+    let reg = Registry::start();
+    let ws = workspace(&reg);
+    let before = snapshot(ws.path());
+    let run = Action::new(&reg, ws.path()).input("mode", "update").run();
+    let why = run.dump();
+    assert_eq!(run.conclusion(), "failure", "{why}");
+    assert_eq!(run.step("prepare")["outcome"], "failure", "{why}");
+    assert_eq!(run.step("install")["outcome"], "skipped", "{why}");
+    assert_eq!(run.step("run")["outcome"], "skipped", "{why}");
+    let annotations = run.annotations();
+    assert_eq!(annotations.len(), 1, "{why}");
+    assert_eq!(annotations[0].0, "error");
+    assert_eq!(
+        annotations[0].4,
+        "unknown mode 'update': expected check, diff or pin"
+    );
+    assert!(run.result["cargo_calls"].as_array().unwrap().is_empty());
+    assert_eq!(reg.emu.requests().len(), 0, "no registry request");
+    assert_eq!(snapshot(ws.path()), before);
+}
+
+#[test]
+fn action_warns_and_succeeds_when_paths_hold_no_dockerfile() {
+    if !have_runner() {
+        return;
+    }
+    let reg = Registry::start();
+    let ws = workspace(&reg);
+    let run = Action::new(&reg, ws.path()).input("paths", "docs").run();
+    let why = run.dump();
+    assert_eq!(run.conclusion(), "success", "{why}");
+    let annotations = run.annotations();
+    assert_eq!(annotations.len(), 1, "{why}");
+    assert_eq!(annotations[0].0, "warning", "{why}");
+    assert_eq!(annotations[0].4, "docs: no Dockerfiles found", "{why}");
+    assert_eq!(run.output("changed"), "false", "{why}");
+    assert_eq!(run.output("findings"), "0", "{why}");
+}
+
+#[test]
+fn action_never_prints_credentials_even_with_debug_logging() {
+    if !have_runner() {
+        return;
+    }
+    let reg = Registry::start();
+    let ws = tempfile::tempdir().unwrap();
+    fs::write(
+        ws.path().join("Dockerfile"),
+        "FROM cgr.dev/acme/app:latest\nFROM cgr.dev/chainguard/img-0:latest\n",
+    )
+    .unwrap();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{IDENTITY}:{SECRET}"));
+    let forbidden = [SECRET.to_string(), basic.clone()];
+
+    for mode in ["check", "diff", "pin"] {
+        reg.emu.clear_requests();
+        let run = Action::new(&reg, ws.path())
+            .input("mode", mode)
+            .env("CHAINGUARD_IDENTITY_ID", IDENTITY)
+            .env("CHAINGUARD_TOKEN", SECRET)
+            .env("ACTIONS_STEP_DEBUG", "true")
+            .env("RUNNER_DEBUG", "1")
+            .run();
+        let why = run.dump();
+        assert_eq!(
+            run.conclusion(),
+            if mode == "check" {
+                "failure"
+            } else {
+                "success"
+            },
+            "{why}"
+        );
+        assert_eq!(run.output("findings"), "2", "{why}");
+        // The private repository was read with the credential...
+        assert!(
+            reg.emu.requests().iter().any(|r| r.kind == Kind::Token
+                && r.authorization.as_deref() == Some(&format!("Basic {basic}"))),
+            "the credential was not used"
+        );
+        // ... in debug mode (requests logged, expressions traced) ...
+        assert!(run.log().contains("##[debug]Evaluating"), "{why}");
+        assert!(
+            run.log().contains("/token"),
+            "digestpin -v logs requests\n{why}"
+        );
+        // ... and it appears nowhere: log, annotations, outputs, summary, or any file the run
+        // left (report, GITHUB_OUTPUT files, step scripts) or touched in the workspace.
+        let result = run.result.to_string();
+        let mut files = snapshot(run.temp.path());
+        files.extend(snapshot(ws.path()));
+        for secret in &forbidden {
+            assert!(!result.contains(secret.as_str()), "{secret} leaked:\n{why}");
+            for (name, bytes) in &files {
+                assert!(
+                    !String::from_utf8_lossy(bytes).contains(secret.as_str()),
+                    "{secret} leaked into {name}"
+                );
+            }
+        }
+    }
+    assert!(
+        fs::read_to_string(ws.path().join("Dockerfile"))
+            .unwrap()
+            .contains("acme/app:latest@sha256:")
+    );
+}
+
+#[test]
+fn action_builds_from_its_source_once_then_uses_the_cache() {
+    if !have_runner() {
+        return;
+    }
+    let reg = Registry::start();
+    let ws = workspace(&reg);
+    let tool_cache = tempfile::tempdir().unwrap();
+
+    let first = Action::new(&reg, ws.path())
+        .tool_cache(tool_cache.path())
+        .run();
+    let calls: Vec<String> = first.result["cargo_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(calls.len(), 1, "{}", first.dump());
+    let prefix = format!("install --locked --path {} --root ", root().display());
+    assert!(calls[0].starts_with(&prefix), "{}", calls[0]);
+    let dir = first.step("prepare")["outputs"]["dir"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        dir.starts_with(&tool_cache.path().to_string_lossy().into_owned()),
+        "{dir}"
+    );
+    assert_eq!(calls[0], format!("{prefix}{dir}"));
+    let key = first.step("prepare")["outputs"]["key"].as_str().unwrap();
+    assert!(key.starts_with("digestpin-Linux-X64-"), "{key}");
+    // The cache step is the pinned actions/cache, keyed and pathed by the prepare step.
+    let uses = first.result["steps"][1]["uses"].as_str().unwrap();
+    assert_eq!(
+        uses,
+        "actions/cache@5a3ec84eff668545956fd18022155c47e93e2684"
+    );
+
+    let second = Action::new(&reg, ws.path())
+        .tool_cache(tool_cache.path())
+        .run();
+    assert!(
+        second.result["cargo_calls"].as_array().unwrap().is_empty(),
+        "{}",
+        second.dump()
+    );
+    assert!(
+        second.log().contains("digestpin: using the cached"),
+        "{}",
+        second.dump()
+    );
+    assert_eq!(
+        second.step("prepare")["outputs"]["key"].as_str().unwrap(),
+        key
+    );
+    assert_eq!(second.output("findings"), "3");
+
+    // A release from crates.io, cached under its own key.
+    let release = Action::new(&reg, ws.path())
+        .tool_cache(tool_cache.path())
+        .input("version", "0.1.0")
+        .run();
+    let call = release.result["cargo_calls"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        call.starts_with("install --locked digestpin --version =0.1.0 --root "),
+        "{call}"
+    );
+    assert_eq!(release.output("findings"), "3", "{}", release.dump());
+
+    // version: path uses the digestpin on PATH and builds nothing.
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(digestpin(), bin.path().join("digestpin")).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let on_path = Action::new(&reg, ws.path())
+        .input("version", "path")
+        .env("PATH", &path)
+        .run();
+    assert!(on_path.result["cargo_calls"].as_array().unwrap().is_empty());
+    assert_eq!(on_path.step("__step1")["outcome"], "skipped");
+    assert_eq!(on_path.output("findings"), "3", "{}", on_path.dump());
+
+    for version in ["latest", "1.2.3/../../elsewhere"] {
+        let bad = Action::new(&reg, ws.path()).input("version", version).run();
+        assert_eq!(bad.conclusion(), "failure", "{}", bad.dump());
+        assert!(
+            bad.annotations()[0]
+                .4
+                .contains("expected source, path or a version number"),
+            "{}",
+            bad.dump()
+        );
+        assert!(bad.result["cargo_calls"].as_array().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn action_reads_the_report_without_jq() {
+    if !have_runner() {
+        return;
+    }
+    let reg = Registry::start();
+    let ws = workspace(&reg);
+    let run = Action::new(&reg, ws.path()).flag("--hide-jq").run();
+    assert_eq!(run.output("changed"), "true", "{}", run.dump());
+    assert_eq!(run.output("findings"), "3", "{}", run.dump());
+}
+
+// ------------------------------------------------------------------------------------------
+// Schemas and static analysis
+
+fn example_workflows() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(root().join("examples/github"))
+        .expect("examples/github")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .collect();
+    let ci = root().join(".github/workflows/ci.yml");
+    if ci.is_file() {
+        files.push(ci);
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn action_and_example_workflows_match_githubs_schemas() {
+    if !have_tool("check-jsonschema") {
+        return;
+    }
+    let workflows = example_workflows();
+    assert!(workflows.len() >= 3, "{workflows:?}");
+    for (schema, files) in [
+        ("vendor.github-actions", vec![root().join("action.yml")]),
+        ("vendor.github-workflows", workflows),
+    ] {
+        let out = Command::new(venv_tool("check-jsonschema"))
+            .args(["--builtin-schema", schema])
+            .args(&files)
+            .output()
+            .expect("check-jsonschema");
+        assert!(out.status.success(), "{schema}: {files:?}\n{}", text(&out));
+    }
+}
+
+#[test]
+fn zizmor_finds_nothing_above_low_severity() {
+    if !have_tool("zizmor") {
+        return;
+    }
+    let out = Command::new(venv_tool("zizmor"))
+        .args(["--offline", "--no-progress", "--min-severity", "medium"])
+        .arg(root().join("action.yml"))
+        .args(example_workflows())
+        .env_remove("GH_TOKEN")
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("ZIZMOR_GITHUB_TOKEN")
+        .output()
+        .expect("zizmor");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("No findings to report"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn every_uses_is_pinned_to_a_full_commit_sha_with_its_version() {
+    let mut files = example_workflows();
+    files.push(root().join("action.yml"));
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let Some(rest) = line
+                .trim_start()
+                .trim_start_matches("- ")
+                .strip_prefix("uses:")
+            else {
+                continue;
+            };
+            let rest = rest.trim();
+            if rest.starts_with("./") {
+                continue;
+            }
+            let (action, comment) = rest.split_once(" # ").unwrap_or((rest, ""));
+            let sha = action.rsplit_once('@').map(|(_, s)| s).unwrap_or("");
+            let at = format!("{}:{}", file.display(), n + 1);
+            assert!(
+                sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{at}: {action} is not pinned to a full commit SHA"
+            );
+            assert!(comment.starts_with('v'), "{at}: no version comment");
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// pre-commit
+
+#[test]
+fn pre_commit_manifest_is_valid() {
+    if !have_tool("pre-commit") {
+        return;
+    }
+    let out = Command::new(venv_tool("pre-commit"))
+        .args(["validate-manifest", ".pre-commit-hooks.yaml"])
+        .current_dir(root())
+        .output()
+        .expect("pre-commit");
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// Names digestpin walks for (see `files::is_dockerfile_name`), and names it does not.
+const HOOK_FILES: &[&str] = &[
+    "Dockerfile",
+    "Containerfile",
+    "Dockerfile.dev",
+    "Containerfile.prod",
+    "deploy/app.Dockerfile",
+    "deploy/nested/app.dockerfile",
+    "x.Containerfile",
+    "sub/y.containerfile",
+    "sub/Dockerfile",
+];
+const NOT_HOOK_FILES: &[&str] = &[
+    "dockerfile",
+    "Dockerfile-dev",
+    ".dockerfile",
+    "notes.txt",
+    "Dockerfile.d/README.md",
+    "sub/myDockerfile",
+];
+
+#[test]
+fn pre_commit_files_pattern_matches_the_names_digestpin_walks_for() {
+    if !have_runner() {
+        return;
+    }
+    let script = r#"
+import json, re, sys, yaml
+hooks = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))
+print(json.dumps({h["id"]: [bool(re.search(h["files"], p)) for p in sys.argv[2:]] for h in hooks}))
+"#;
+    let names: Vec<&str> = HOOK_FILES.iter().chain(NOT_HOOK_FILES).copied().collect();
+    let out = Command::new(python())
+        .args(["-c", script])
+        .arg(root().join(".pre-commit-hooks.yaml"))
+        .args(&names)
+        .output()
+        .expect("python");
+    assert!(out.status.success(), "{}", text(&out));
+    let matches: BTreeMap<String, Vec<bool>> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        matches.keys().collect::<Vec<_>>(),
+        ["digestpin", "digestpin-check"]
+    );
+    for (hook, got) in matches {
+        for (name, matched) in names.iter().zip(got) {
+            let basename = name.rsplit('/').next().unwrap();
+            assert_eq!(matched, HOOK_FILES.contains(name), "{hook}: {name}");
+            assert_eq!(
+                matched,
+                digestpin::files::is_dockerfile_name(basename),
+                "{name}"
+            );
+        }
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "digestpin tests")
+        .env("GIT_AUTHOR_EMAIL", "tests@digestpin.invalid")
+        .env("GIT_COMMITTER_NAME", "digestpin tests")
+        .env("GIT_COMMITTER_EMAIL", "tests@digestpin.invalid")
+        .env("GIT_AUTHOR_DATE", "2024-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_INDEX_FILE")
+        .env_remove("GIT_WORK_TREE")
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git {args:?}\n{}", text(&out));
+}
+
+/// The project as a hook repository: its tracked and untracked-but-not-ignored files (the
+/// working tree as it is; on a clean CI clone that is HEAD), committed to a fresh repository.
+fn hook_repository(into: &Path) {
+    let out = Command::new("git")
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("git ls-files");
+    assert!(out.status.success(), "{}", text(&out));
+    for name in out.stdout.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let name = String::from_utf8_lossy(name).into_owned();
+        let from = root().join(&name);
+        if !from.is_file() {
+            continue;
+        }
+        let to = into.join(&name);
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        fs::copy(&from, &to).unwrap();
+    }
+    git(into, &["init", "-q"]);
+    git(into, &["add", "-A"]);
+    git(
+        into,
+        &["commit", "-q", "--no-verify", "-m", "hook repository"],
+    );
+}
+
+#[test]
+fn pre_commit_try_repo_check_hook_fails_on_unpinned_and_passes_on_pinned() {
+    if !have_tool("pre-commit") || !available("git", cmd_exists("git")) {
+        return;
+    }
+    let work = root().join("target/precommit");
+    fs::create_dir_all(&work).unwrap();
+    let hooks = tempfile::tempdir_in(&work).unwrap();
+    hook_repository(hooks.path());
+
+    let repo = tempfile::tempdir().unwrap();
+    git(repo.path(), &["init", "-q"]);
+    let unpinned = "FROM cgr.dev/chainguard/static:latest\n";
+    for name in HOOK_FILES.iter().chain(NOT_HOOK_FILES) {
+        let path = repo.path().join(name);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, unpinned).unwrap();
+    }
+    git(repo.path(), &["add", "-A"]);
+
+    let try_repo = || {
+        let out = Command::new(venv_tool("pre-commit"))
+            .args(["try-repo", "--color", "never"])
+            .arg(hooks.path())
+            .args(["digestpin-check", "--all-files", "--verbose"])
+            .current_dir(repo.path())
+            .env("PRE_COMMIT_HOME", work.join("home"))
+            .env("CARGO_TARGET_DIR", work.join("cargo-target"))
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_INDEX_FILE")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("RUSTFLAGS")
+            .stdin(Stdio::null())
+            .output()
+            .expect("pre-commit try-repo");
+        (out.status.code(), text(&out))
+    };
+
+    // Unpinned: fails, naming every Dockerfile by its walked-for name and nothing else.
+    let (code, out) = try_repo();
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("digestpin (image references pinned)"), "{out}");
+    assert!(out.contains("Failed"), "{out}");
+    let reported = |name: &str| out.lines().any(|l| l.starts_with(&format!("{name}:1:6: ")));
+    for name in HOOK_FILES {
+        assert!(reported(name), "{name} not checked\n{out}");
+    }
+    for name in NOT_HOOK_FILES {
+        assert!(!reported(name), "{name} was checked\n{out}");
+    }
+
+    // Pinned (the other names stay unpinned: the hook never sees them): passes.
+    let digest = format!("sha256:{}", "0123456789abcdef".repeat(4));
+    for name in HOOK_FILES {
+        fs::write(
+            repo.path().join(name),
+            format!("FROM cgr.dev/chainguard/static:latest@{digest}\n"),
+        )
+        .unwrap();
+    }
+    git(repo.path(), &["add", "-A"]);
+    let (code, out) = try_repo();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Passed"), "{out}");
+}
