@@ -538,19 +538,30 @@ pub fn apply(report: &mut PinReport, mode: PinMode) {
         }
         return;
     }
-    for file in &mut report.files {
-        if file.edits.is_empty() {
-            continue;
-        }
-        if let Err(message) = apply_file(file, mode) {
-            file.error = Some(FileError {
-                line: None,
-                message,
+    let mut pending: Vec<&mut FilePlan> = report
+        .files
+        .iter_mut()
+        .filter(|f| !f.edits.is_empty())
+        .collect();
+    // Each file is independent, and most of a write is waiting for fsync: several at a time.
+    let workers = pending.len().clamp(1, 8);
+    let chunk = pending.len().div_ceil(workers).max(1);
+    std::thread::scope(|scope| {
+        for files in pending.chunks_mut(chunk) {
+            scope.spawn(move || {
+                for file in files.iter_mut() {
+                    if let Err(message) = apply_file(file, mode) {
+                        file.error = Some(FileError {
+                            line: None,
+                            message,
+                        });
+                        file.changed = false;
+                        file.diff.clear();
+                    }
+                }
             });
-            file.changed = false;
-            file.diff.clear();
         }
-    }
+    });
 }
 
 fn apply_file(file: &mut FilePlan, mode: PinMode) -> Result<(), String> {
