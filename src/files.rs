@@ -4,6 +4,8 @@
 //! outside a git repository, and skipping hidden entries) for the names SPEC.md lists; a file
 //! named explicitly is always read. Writes go to a temporary file in the same directory, keep
 //! the original's permissions, and are renamed over it, so a reader never sees half a file.
+//! (Not fsynced: durability across a power cut is left to the filesystem, as git and most
+//! editors do for working-tree files.)
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -118,7 +120,8 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
         .tempfile_in(dir)?;
     temp.write_all(contents)?;
     temp.as_file().set_permissions(permissions)?;
-    temp.as_file().sync_all()?;
+    // No fsync: the rename alone makes the change atomic for every reader, which is the
+    // promise; flushing each of a thousand files first cost more than all the network work.
     temp.persist(&target).map_err(|e| e.error)?;
     Ok(())
 }
