@@ -172,9 +172,12 @@ class Emulator:
 
 
 def measure(cmd, env=None, cwd=None, out=None, err=None, timeout=1800):
-    """Runs cmd under GNU time -v. Returns {wall, rss_kb, user, sys, rc}; wall from the
-    monotonic clock around the process (GNU time's own cost, ~1 ms, included)."""
+    """Runs cmd under GNU time -v, after a `sync`. Returns {wall, rss_kb, user, sys, rc}; wall
+    from the monotonic clock around the process (GNU time's own cost, ~1 ms, included)."""
     tfile = tempfile.mktemp(prefix="time-", suffix=".txt")
+    # Start from a clean disk state: what earlier runs left dirty (copies, deletions, cache
+    # files) is written back now, not during this run's own fsyncs.
+    os.sync()
     outf = open(out or os.devnull, "wb")
     errf = open(err or os.devnull, "wb")
     t0 = time.perf_counter()
@@ -377,24 +380,27 @@ def write_experiment(tree, scratch):
             os.close(fd)
         os.rename(tmp, path)
 
-    out = []
-    for label, sync, threads in (("one after the other, fsync each (digestpin now)", True, 1),
-                                 ("16 threads, fsync each", True, 16),
-                                 ("one after the other, no fsync", False, 1),
-                                 ("16 threads, no fsync", False, 16)):
-        shutil.rmtree(scratch, ignore_errors=True)
-        shutil.copytree(tree, scratch)
-        paths = [os.path.join(scratch, f) for f in files]
-        datas = [open(p_, "rb").read() + b"\n" for p_ in paths]
-        os.sync()
-        t = time.perf_counter()
-        if threads == 1:
-            for p_, d_ in zip(paths, datas):
-                atomic(p_, d_, sync)
-        else:
-            with concurrent.futures.ThreadPoolExecutor(threads) as ex:
-                list(ex.map(lambda a: atomic(a[0], a[1], sync), zip(paths, datas)))
-        out.append((label, time.perf_counter() - t, len(paths)))
+    variants = (("one after the other, fsync each (digestpin now)", True, 1),
+                ("16 threads, fsync each", True, 16),
+                ("one after the other, no fsync", False, 1),
+                ("16 threads, no fsync", False, 16))
+    times = {v[0]: [] for v in variants}
+    for _ in range(3):  # interleaved, so slow moments of the disk hit every variant alike
+        for label, sync, threads in variants:
+            shutil.rmtree(scratch, ignore_errors=True)
+            shutil.copytree(tree, scratch)
+            paths = [os.path.join(scratch, f) for f in files]
+            datas = [open(p_, "rb").read() + b"\n" for p_ in paths]
+            os.sync()
+            t = time.perf_counter()
+            if threads == 1:
+                for p_, d_ in zip(paths, datas):
+                    atomic(p_, d_, sync)
+            else:
+                with concurrent.futures.ThreadPoolExecutor(threads) as ex:
+                    list(ex.map(lambda a: atomic(a[0], a[1], sync), zip(paths, datas)))
+            times[label].append(time.perf_counter() - t)
+    out = [(label, statistics.median(times[label]), len(files)) for label, _, _ in variants]
     shutil.rmtree(scratch, ignore_errors=True)
     return out
 
@@ -407,6 +413,11 @@ def fmt_s(x):
     if x < 10:
         return "%.2f s" % x
     return "%.1f s" % x
+
+
+def fmt_cpu(x):
+    # GNU time reports CPU time in 10 ms steps
+    return "< 10 ms" if x is not None and x < 0.01 else fmt_s(x)
 
 
 def fmt_mb(kb):
@@ -689,7 +700,6 @@ class Bench:
         return rows
 
     def generic(self):
-        a = self.a
         regdir = os.path.join(self.work, "registry")
         shutil.rmtree(regdir, ignore_errors=True)
         os.makedirs(regdir)
@@ -748,7 +758,9 @@ class Bench:
         d = self.fresh_copy(tree, "generic-warm")
         cache = os.path.join(self.work, "generic-warm-cache")
         shutil.rmtree(cache, ignore_errors=True)
-        fill = measure([self.dp, "pin", "--jobs", str(self.jobs), d], env=self.env(cache))
+        fill = measure([self.dp, "pin", "--jobs", str(self.jobs), d], env=self.env(cache), err=d + ".fill.err")
+        if fill["rc"] != 0:
+            raise RuntimeError("generic: filling the cache: exit %d: %s" % (fill["rc"], open(d + ".fill.err").read()[-2000:]))
         warm = []
         for i in range(a.runs):
             r = delta(lambda: measure([self.dp, "pin", "--check", "--jobs", str(self.jobs), d], env=self.env(cache),
@@ -1017,7 +1029,7 @@ def report(b, started, load_start, quiet_ok):
         w("digestpin cold runs: %s (median %s); CPU %s user + %s sys; %d distinct images, so the "
           "fewest requests possible are 2 per image (token + history), whose floor is %s; one "
           "repository's requests are serial (/v2/ probe → token → history), so nothing can finish "
-          "under %s." % (", ".join(fmt_s(x) for x in walls), fmt_s(c["wall"]), fmt_s(c["user"]), fmt_s(c["sys"]),
+          "under %s." % (", ".join(fmt_s(x) for x in walls), fmt_s(c["wall"]), fmt_cpu(c["user"]), fmt_cpu(c["sys"]),
                           r["distinct"], fmt_s(r["floor_ideal"]), fmt_s(3 * a.latency_ms / 1000)))
         if key == "small":
             w("The floor formula ignores that chain: for 5 images ⌈%d ÷ %d⌉ = 1 round trip, while at least "
@@ -1069,7 +1081,7 @@ def report(b, started, load_start, quiet_ok):
                 w("")
             if pr.get("fs"):
                 w("The same write syscalls from Python (temp file, write, fchmod, fsync, rename) on a copy of the tree, "
-                  "one run each: " + "; ".join("%s %s (%.2f ms/file)" % (lab, fmt_s(t), 1000 * t / n) for lab, t, n in pr["fs"]) + ".")
+                  "median of 3 interleaved runs: " + "; ".join("%s %s (%.2f ms/file)" % (lab, fmt_s(t), 1000 * t / n) for lab, t, n in pr["fs"]) + ".")
                 w("")
         rss_all += [("%s cold" % key, c["rss_kb"]), ("%s warm" % key, wm["rss_kb"])]
         if key == "monorepo":
@@ -1195,11 +1207,12 @@ def write_plot(b):
         "notes": ["floor = ceil(requests / %d) x %d ms" % (b.a.jobs, b.a.latency_ms),
                   "requests = digestpin's, counted", "by the emulator", "scripts/bench-e2e"],
     }
-    os.makedirs(os.path.dirname(b.a.svg), exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(b.a.svg)), exist_ok=True)
+    svg = plot.render(data)
+    # The plotted numbers travel with the plot: `plot.py` can redraw it from this comment.
+    svg += "<!-- data for benches/e2e/plot.py: %s -->\n" % plot.embed(data)
     with open(b.a.svg, "w") as f:
-        f.write(plot.render(data))
-    with open(os.path.splitext(b.a.report)[0] + "-scaling.json", "w") as f:
-        json.dump(data, f, indent=1)
+        f.write(svg)
     return b.a.svg
 
 

@@ -4,6 +4,7 @@
 Python 3 standard library only.
 
   plot.py DATA.json OUT.svg
+  plot.py OLD.svg OUT.svg      (redraw from the data an SVG written by bench-e2e carries)
 
 DATA.json: {"title": str, "subtitle": str, "xlabel": str, "ylabel": str,
             "x": [numbers], "series": [{"name": str, "y": [numbers or null], "dash": bool}],
@@ -152,11 +153,26 @@ def render(data):
     return "\n".join(out) + "\n"
 
 
+def embed(data):
+    """The data as JSON that may sit inside an XML comment (which cannot contain `--`)."""
+    return json.dumps(data, sort_keys=True).replace("--", "-\\u002d")
+
+
+def load(path):
+    with open(path) as f:
+        text = f.read()
+    if path.endswith(".svg"):
+        marker = "<!-- data for benches/e2e/plot.py: "
+        if marker not in text:
+            raise SystemExit("%s carries no plot data" % path)
+        text = text.split(marker, 1)[1].rsplit(" -->", 1)[0]
+    return json.loads(text)
+
+
 def main():
     if len(sys.argv) != 3:
-        raise SystemExit("usage: plot.py DATA.json OUT.svg")
-    with open(sys.argv[1]) as f:
-        data = json.load(f)
+        raise SystemExit("usage: plot.py DATA.json|OLD.svg OUT.svg")
+    data = load(sys.argv[1])
     svg = render(data)
     with open(sys.argv[2], "w") as f:
         f.write(svg)

@@ -19,7 +19,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -52,6 +51,15 @@ def find_binary():
         if os.path.isfile(c):
             return c
     return "/usr/bin/docker-registry" if os.path.isfile("/usr/bin/docker-registry") else None
+
+
+def _die_with_parent():
+    """preexec_fn: SIGTERM to the registry when its parent dies, however it dies (Linux)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
 
 
 def free_port():
@@ -107,7 +115,7 @@ class Registry:
             log = open(self.access_log, "ab")
             env = dict(os.environ, REGISTRY_HTTP_ADDR=self.addr)
             self.proc = subprocess.Popen([self.bin, "serve", config], stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=log, env=env)
+                                         stdout=log, stderr=log, env=env, preexec_fn=_die_with_parent)
             log.close()
             deadline = time.time() + 20
             while time.time() < deadline:
