@@ -178,9 +178,10 @@ pub fn scan_paths(paths: &[PathBuf]) -> ScanReport {
     }
 }
 
-/// Reads and scans one file.
+/// Reads and scans one file, a chunk at a time.
 pub fn scan_file(path: PathBuf) -> FileScan {
-    match std::fs::read(&path) {
+    let scanned = std::fs::File::open(&path).and_then(dockerfile::scan_reader);
+    match scanned {
         Err(e) => FileScan {
             path,
             refs: Vec::new(),
@@ -189,17 +190,14 @@ pub fn scan_file(path: PathBuf) -> FileScan {
                 message: files::describe_io(&e),
             }),
         },
-        Ok(bytes) => {
-            let scan = dockerfile::scan(&bytes);
-            FileScan {
-                path,
-                refs: scan.refs,
-                error: scan.error.map(|e| FileError {
-                    line: Some(e.line),
-                    message: e.message,
-                }),
-            }
-        }
+        Ok(scan) => FileScan {
+            path,
+            refs: scan.refs,
+            error: scan.error.map(|e| FileError {
+                line: Some(e.line),
+                message: e.message,
+            }),
+        },
     }
 }
 

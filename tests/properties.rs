@@ -1,7 +1,7 @@
 //! Property tests: the scanner never panics on any bytes; rewriting any set of found spans
 //! changes no byte outside them; references round-trip through parse and display.
 
-use digestpin::dockerfile::scan;
+use digestpin::dockerfile::{scan, scan_in_chunks};
 use digestpin::reference::Reference;
 use digestpin::rewrite::{Edit, apply};
 use proptest::prelude::*;
@@ -76,6 +76,14 @@ proptest! {
     }
 
     #[test]
+    fn reading_in_chunks_of_any_size_finds_the_same(src in dockerfile(), chunk in 1usize..64) {
+        let whole = scan(src.as_bytes());
+        let chunked = scan_in_chunks(src.as_bytes(), chunk);
+        prop_assert_eq!(whole.error, chunked.error);
+        prop_assert_eq!(whole.refs, chunked.refs);
+    }
+
+    #[test]
     fn spans_are_exact_and_in_order(src in dockerfile()) {
         let found = scan(src.as_bytes());
         let mut previous = (0, 0);
@@ -85,7 +93,7 @@ proptest! {
             previous = (r.line, r.column);
             if let Some(span) = &r.span {
                 prop_assert!(src.is_char_boundary(span.start) && src.is_char_boundary(span.end));
-                prop_assert_eq!(&src[span.clone()], r.original.as_str());
+                prop_assert_eq!(&src[span.clone()], &*r.original);
             }
         }
     }

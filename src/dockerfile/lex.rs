@@ -52,6 +52,7 @@ impl Lexed {
         contiguous.then(|| first..first + offsets.len())
     }
 
+    #[cfg(test)]
     pub fn text_lossy(&self) -> String {
         String::from_utf8_lossy(&self.text).into_owned()
     }

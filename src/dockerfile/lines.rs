@@ -11,6 +11,8 @@
 //! ranges back to the file, so a token can be located exactly, or found to straddle a
 //! continuation.
 
+use std::io::{self, Read};
+
 use super::ScanError;
 
 /// A run of the logical line that is contiguous in the file.
@@ -41,74 +43,175 @@ struct Physical {
     number: usize,
 }
 
-pub(super) struct Lines<'a> {
-    src: &'a [u8],
+/// How much is read from the file at a time.
+pub(super) const CHUNK: usize = 64 * 1024;
+
+/// The part of the file still needed: from the first physical line of the current instruction
+/// to what has been read. Memory is bounded by the longest instruction, not the file.
+struct Window<R> {
+    reader: R,
+    /// How much to read at a time.
+    chunk: usize,
+    buf: Vec<u8>,
+    /// File offset of `buf[0]`.
+    base: usize,
+    /// File offset before which nothing is needed any more.
+    keep_from: usize,
+    eof: bool,
+}
+
+impl<R: Read> Window<R> {
+    fn end(&self) -> usize {
+        self.base + self.buf.len()
+    }
+
+    fn bytes(&self, range: std::ops::Range<usize>) -> &[u8] {
+        &self.buf[range.start - self.base..range.end - self.base]
+    }
+
+    /// Reads the next chunk, first dropping what is no longer needed. `false` at end of file.
+    fn fill(&mut self) -> io::Result<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        let done = self.keep_from - self.base;
+        if done > 0 && done >= self.buf.len() / 2 {
+            self.buf.drain(..done);
+            self.base = self.keep_from;
+        }
+        let n = (&mut self.reader)
+            .take(self.chunk as u64)
+            .read_to_end(&mut self.buf)?;
+        self.eof = n < self.chunk;
+        Ok(n > 0)
+    }
+}
+
+/// Why reading stopped early.
+pub(super) enum Stop {
+    /// BuildKit would refuse the file here.
+    Scan(ScanError),
+    /// The file is not UTF-8 text, from this 1-based line.
+    NotUtf8 { line: usize },
+    /// The file could not be read.
+    Io(io::Error),
+}
+
+impl From<ScanError> for Stop {
+    fn from(e: ScanError) -> Self {
+        Stop::Scan(e)
+    }
+}
+
+pub(super) struct Lines<R> {
+    window: Window<R>,
     pos: usize,
     line_no: usize,
-    pub escape: u8,
-    directives_done: bool,
-    seen_directives: Vec<&'static str>,
+    directives: Directives,
     ignore_pending: bool,
+    /// 1-based line of the first NUL byte read so far.
+    pub first_nul: Option<usize>,
     /// The current logical line.
     pub logical: Vec<u8>,
     pub segments: Vec<Segment>,
 }
 
+struct Directives {
+    escape: u8,
+    done: bool,
+    seen: Vec<&'static str>,
+}
+
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 const IGNORE_MARKER: &[u8] = b"digestpin: ignore";
 
-impl<'a> Lines<'a> {
-    pub fn new(src: &'a [u8]) -> Self {
+impl<R: Read> Lines<R> {
+    /// Lines of `reader`, read `chunk` bytes (at least 1) at a time.
+    pub fn new(reader: R, chunk: usize) -> Self {
         Lines {
-            src,
+            window: Window {
+                reader,
+                chunk: chunk.max(1),
+                buf: Vec::new(),
+                base: 0,
+                keep_from: 0,
+                eof: false,
+            },
             pos: 0,
             line_no: 0,
-            escape: b'\\',
-            directives_done: false,
-            seen_directives: Vec::new(),
+            directives: Directives {
+                escape: b'\\',
+                done: false,
+                seen: Vec::new(),
+            },
             ignore_pending: false,
+            first_nul: None,
             logical: Vec::new(),
             segments: Vec::new(),
         }
     }
 
-    fn next_physical(&mut self) -> Option<Physical> {
-        if self.pos >= self.src.len() {
-            return None;
+    /// The escape character (`\` unless an `escape` directive says otherwise).
+    pub fn escape(&self) -> u8 {
+        self.directives.escape
+    }
+
+    /// File bytes of the current instruction's physical lines.
+    pub fn bytes(&self, range: std::ops::Range<usize>) -> &[u8] {
+        self.window.bytes(range)
+    }
+
+    /// The next physical line, read from the file as needed, checked to be UTF-8 text.
+    fn next_physical(&mut self) -> Result<Option<Physical>, Stop> {
+        let mut searched = self.pos;
+        let end = loop {
+            if let Some(i) = memchr::memchr(b'\n', self.window.bytes(searched..self.window.end())) {
+                break searched + i + 1;
+            }
+            searched = self.window.end();
+            if !self.window.fill().map_err(Stop::Io)? {
+                break self.window.end();
+            }
+        };
+        if self.pos >= end {
+            return Ok(None);
         }
         let mut start = self.pos;
-        let rest = &self.src[start..];
-        let end = match memchr(b'\n', rest) {
-            Some(i) => start + i + 1,
-            None => self.src.len(),
-        };
+        let raw = self.window.bytes(start..end);
+        self.line_no += 1;
+        if std::str::from_utf8(raw).is_err() {
+            return Err(Stop::NotUtf8 { line: self.line_no });
+        }
+        if self.first_nul.is_none() && raw.contains(&0) {
+            self.first_nul = Some(self.line_no);
+        }
         let mut content_end = end;
-        while content_end > start && matches!(self.src[content_end - 1], b'\n' | b'\r') {
+        while content_end > start && matches!(raw[content_end - 1 - start], b'\n' | b'\r') {
             content_end -= 1;
         }
-        if self.line_no == 0 && rest.starts_with(BOM) {
+        if self.line_no == 1 && raw.starts_with(BOM) {
             start += BOM.len();
             content_end = content_end.max(start);
         }
         self.pos = end;
-        self.line_no += 1;
-        Some(Physical {
+        Ok(Some(Physical {
             start,
             content_end,
             number: self.line_no,
-        })
+        }))
     }
 
     /// Reads the next logical line into `self.logical`; `None` at end of file.
-    pub fn next_logical(&mut self) -> Result<Option<Logical>, ScanError> {
+    pub fn next_logical(&mut self) -> Result<Option<Logical>, Stop> {
         loop {
-            let Some(first) = self.next_physical() else {
+            self.window.keep_from = self.pos;
+            let Some(first) = self.next_physical()? else {
                 return Ok(None);
             };
-            let content = &self.src[first.start..first.content_end];
+            let content = self.window.bytes(first.start..first.content_end);
             let lead = leading_whitespace(content);
             let token = &content[lead..];
-            self.parse_directive(token, first.number)?;
+            self.directives.parse(token, first.number)?;
             if token.first() == Some(&b'#') {
                 if is_ignore_comment(token) {
                     self.ignore_pending = true;
@@ -120,22 +223,21 @@ impl<'a> Lines<'a> {
                 continue;
             }
             let ignored = std::mem::take(&mut self.ignore_pending);
+            let (len, mut end_of_line) = trim_continuation(token, self.directives.escape);
             self.logical.clear();
             self.segments.clear();
-            let token_start = first.start + lead;
-            let (len, mut end_of_line) = trim_continuation(token, self.escape);
-            self.push_segment(token_start, len, first);
+            self.push_segment(first.start + lead, len, first);
             while !end_of_line {
-                let Some(next) = self.next_physical() else {
+                let Some(next) = self.next_physical()? else {
                     break;
                 };
-                let content = &self.src[next.start..next.content_end];
-                self.parse_directive(content, next.number)?;
+                let content = self.window.bytes(next.start..next.content_end);
+                self.directives.parse(content, next.number)?;
                 let trimmed = &content[leading_whitespace(content)..];
                 if trimmed.is_empty() || trimmed[0] == b'#' {
                     continue;
                 }
-                let (len, eol) = trim_continuation(content, self.escape);
+                let (len, eol) = trim_continuation(content, self.directives.escape);
                 self.push_segment(next.start, len, next);
                 end_of_line = eol;
             }
@@ -154,32 +256,48 @@ impl<'a> Lines<'a> {
             line_start: line.start,
         });
         self.logical
-            .extend_from_slice(&self.src[file_start..file_start + len]);
+            .extend_from_slice(self.window.bytes(file_start..file_start + len));
     }
 
     /// Consumes a heredoc body up to its terminator line. `false` if the file ends first.
-    pub fn skip_heredoc(&mut self, terminator: &[u8], chomp: bool) -> bool {
-        while let Some(line) = self.next_physical() {
-            let mut content = &self.src[line.start..line.content_end];
+    pub fn skip_heredoc(&mut self, terminator: &[u8], chomp: bool) -> Result<bool, Stop> {
+        loop {
+            self.window.keep_from = self.pos;
+            let Some(line) = self.next_physical()? else {
+                return Ok(false);
+            };
+            let mut content = self.window.bytes(line.start..line.content_end);
             if chomp {
                 let tabs = content.iter().take_while(|b| **b == b'\t').count();
                 content = &content[tabs..];
             }
             if content == terminator {
-                return true;
+                return Ok(true);
             }
         }
-        false
     }
 
+    /// Reads the rest of the file only to check that it is text (after BuildKit would have
+    /// stopped, a binary or non-UTF-8 file is still reported as such).
+    pub fn check_rest(&mut self) -> Result<(), Stop> {
+        loop {
+            self.window.keep_from = self.pos;
+            if self.next_physical()?.is_none() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Directives {
     /// BuildKit's directive parser: `^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$`, looked for
     /// until the first line that does not match or names an unknown directive.
-    fn parse_directive(&mut self, line: &[u8], number: usize) -> Result<(), ScanError> {
-        if self.directives_done {
+    fn parse(&mut self, line: &[u8], number: usize) -> Result<(), ScanError> {
+        if self.done {
             return Ok(());
         }
         let Some((key, value)) = directive(line) else {
-            self.directives_done = true;
+            self.done = true;
             return Ok(());
         };
         let key = key.to_ascii_lowercase();
@@ -188,17 +306,17 @@ impl<'a> Lines<'a> {
             b"syntax" => "syntax",
             b"check" => "check",
             _ => {
-                self.directives_done = true;
+                self.done = true;
                 return Ok(());
             }
         };
-        if self.seen_directives.contains(&name) {
+        if self.seen.contains(&name) {
             return Err(ScanError::new(
                 number,
                 format!("only one {name} parser directive can be used"),
             ));
         }
-        self.seen_directives.push(name);
+        self.seen.push(name);
         if name == "escape" {
             self.escape = match value {
                 b"\\" => b'\\',
@@ -216,10 +334,6 @@ impl<'a> Lines<'a> {
         }
         Ok(())
     }
-}
-
-fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|b| *b == needle)
 }
 
 /// RE2's `\s`: `[\t\n\f\r ]`.
@@ -319,9 +433,9 @@ mod tests {
     use super::*;
 
     fn logical_lines(src: &str) -> Vec<(String, usize)> {
-        let mut lines = Lines::new(src.as_bytes());
+        let mut lines = Lines::new(src.as_bytes(), CHUNK);
         let mut out = Vec::new();
-        while let Some(l) = lines.next_logical().unwrap() {
+        while let Some(l) = lines.next_logical().ok().unwrap() {
             out.push((
                 String::from_utf8(lines.logical.clone()).unwrap(),
                 l.first_line,
@@ -356,17 +470,17 @@ mod tests {
         let src = "# syntax=x\n\n# escape=`\nFROM a `\n";
         assert_eq!(logical_lines(src), vec![("FROM a `".to_owned(), 4)]);
         let dup = "# escape=`\n# escape=`\nFROM a\n";
-        assert!(Lines::new(dup.as_bytes()).next_logical().is_err());
+        assert!(Lines::new(dup.as_bytes(), CHUNK).next_logical().is_err());
         let bad = "# escape=x\nFROM a\n";
-        assert!(Lines::new(bad.as_bytes()).next_logical().is_err());
+        assert!(Lines::new(bad.as_bytes(), CHUNK).next_logical().is_err());
     }
 
     #[test]
     fn ignore_marker() {
         let src = "# digestpin: ignore\n# why\nFROM a\n# digestpin: ignore\n\nFROM b\n";
-        let mut lines = Lines::new(src.as_bytes());
-        assert!(lines.next_logical().unwrap().unwrap().ignored);
-        assert!(!lines.next_logical().unwrap().unwrap().ignored);
+        let mut lines = Lines::new(src.as_bytes(), CHUNK);
+        assert!(lines.next_logical().ok().unwrap().unwrap().ignored);
+        assert!(!lines.next_logical().ok().unwrap().unwrap().ignored);
         assert!(!is_ignore_comment(b"# digestpin: ignored"));
         assert!(is_ignore_comment(b"#digestpin: ignore  (vendored)"));
     }

@@ -3,7 +3,8 @@
 //!
 //! Image positions: `FROM IMAGE`, `COPY/ADD --from=X`, `RUN --mount=…,from=X`, the same after
 //! `ONBUILD`, and global `ARG` defaults that feed a `FROM ${V}`. Stage names, stage indexes and
-//! `scratch` are reported with their own states. Pure: no I/O, never panics on any input.
+//! `scratch` are reported with their own states. Reads the file as a stream (memory bounded by
+//! the longest instruction plus the references found), never panics on any input.
 
 mod lex;
 mod lines;
@@ -11,11 +12,13 @@ mod vars;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::io::{self, Read};
 use std::ops::Range;
+use std::sync::Arc;
 
 use crate::reference::Reference;
 use lex::{Lexed, split_command, split_whitespace, unquote};
-use lines::{Lines, Logical, Segment};
+use lines::{Lines, Logical, Segment, Stop};
 
 /// What a reference found in a Dockerfile is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -113,7 +116,8 @@ impl fmt::Display for Instruction {
 pub struct ImageRef {
     pub instruction: Instruction,
     /// The text as BuildKit sees it, quotes excluded (for a split reference, the joined text).
-    pub original: String,
+    /// Shared between the references of a file that have the same text.
+    pub original: Arc<str>,
     /// The bytes of `original` in the file, when they are contiguous there.
     pub span: Option<Range<usize>>,
     /// 1-based line of the first character.
@@ -124,7 +128,7 @@ pub struct ImageRef {
     pub end_line: usize,
     pub state: RefState,
     /// The parsed reference, for a valid image reference (any state but stage/scratch/variable/invalid).
-    pub reference: Option<Reference>,
+    pub reference: Option<Arc<Reference>>,
     /// Why the reference is invalid, for `RefState::Invalid`.
     pub problem: Option<String>,
 }
@@ -156,40 +160,63 @@ pub struct Scan {
 
 /// Scans Dockerfile `source` for image references.
 pub fn scan(source: &[u8]) -> Scan {
-    if let Err(e) = std::str::from_utf8(source) {
-        let line = line_of(source, e.valid_up_to());
-        return Scan {
-            refs: Vec::new(),
-            error: Some(ScanError::new(line, "not valid UTF-8 text")),
-        };
+    scan_in_chunks(source, lines::CHUNK)
+}
+
+/// Scans a Dockerfile read from `reader`, a chunk at a time. An I/O error is returned as such;
+/// anything BuildKit would refuse is in [`Scan::error`].
+pub fn scan_reader(reader: impl Read) -> io::Result<Scan> {
+    scan_chunked(reader, lines::CHUNK)
+}
+
+/// [`scan`], reading `chunk` bytes at a time: for tests and fuzzing of the reading window,
+/// whose result must not depend on the chunk size.
+#[doc(hidden)]
+pub fn scan_in_chunks(source: &[u8], chunk: usize) -> Scan {
+    match scan_chunked(source, chunk) {
+        Ok(scan) => scan,
+        Err(_) => unreachable!("reading from a slice cannot fail"),
     }
-    if let Some(nul) = source.iter().position(|b| *b == 0) {
-        return Scan {
-            refs: Vec::new(),
-            error: Some(ScanError::new(
-                line_of(source, nul),
-                "contains a NUL byte (binary file?)",
-            )),
-        };
-    }
+}
+
+fn scan_chunked(reader: impl Read, chunk: usize) -> io::Result<Scan> {
     let mut scanner = Scanner {
-        src: source,
-        lines: Lines::new(source),
+        lines: Lines::new(reader, chunk),
         stage_names: HashSet::new(),
         seen_from: false,
         globals: vars::Globals::new(),
         global_args: HashMap::new(),
         arg_uses: HashMap::new(),
+        texts: HashMap::new(),
         refs: Vec::new(),
     };
-    let error = scanner.run().err();
+    let mut stop = scanner.run().err();
+    if matches!(stop, Some(Stop::Scan(_))) {
+        // A file that is not text is reported as such, wherever BuildKit would have stopped.
+        if let Err(e) = scanner.lines.check_rest() {
+            stop = Some(e);
+        }
+    }
+    let not_text = match &stop {
+        Some(Stop::NotUtf8 { line }) => Some(ScanError::new(*line, "not valid UTF-8 text")),
+        _ => (scanner.lines.first_nul)
+            .map(|line| ScanError::new(line, "contains a NUL byte (binary file?)")),
+    };
+    let error = match stop {
+        Some(Stop::Io(e)) => return Err(e),
+        _ if not_text.is_some() => {
+            return Ok(Scan {
+                refs: Vec::new(),
+                error: not_text,
+            });
+        }
+        Some(Stop::Scan(e)) => Some(e),
+        _ => None,
+    };
     let mut refs = scanner.finish();
-    refs.sort_by_key(|r| (r.line, r.column));
-    Scan { refs, error }
-}
-
-fn line_of(source: &[u8], offset: usize) -> usize {
-    source[..offset].iter().filter(|b| **b == b'\n').count() + 1
+    // Only ARG-fed references are out of order; positions are unique, so no stable sort needed.
+    refs.sort_unstable_by_key(|r| (r.line, r.column));
+    Ok(Scan { refs, error })
 }
 
 /// A global ARG default that may be pinned in place.
@@ -207,17 +234,21 @@ struct ArgUse {
     disqualified: bool,
 }
 
-struct Scanner<'a> {
-    src: &'a [u8],
-    lines: Lines<'a>,
+struct Scanner<R> {
+    lines: Lines<R>,
     /// Lowercased names of the stages so far.
     stage_names: HashSet<String>,
     seen_from: bool,
     globals: vars::Globals,
     global_args: HashMap<String, GlobalArg>,
     arg_uses: HashMap<String, ArgUse>,
+    /// Every reference text of the file, stored once, with its parse once it was needed: a
+    /// large file repeats a few images many times.
+    texts: HashMap<Arc<str>, Option<Parsed>>,
     refs: Vec<ImageRef>,
 }
+
+type Parsed = Result<Arc<Reference>, crate::reference::ReferenceError>;
 
 /// Where a value came from, for classification.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -227,22 +258,22 @@ enum Position {
     FromFlag,
 }
 
-impl Scanner<'_> {
-    fn run(&mut self) -> Result<(), ScanError> {
+impl<R: Read> Scanner<R> {
+    fn run(&mut self) -> Result<(), Stop> {
         while let Some(logical) = self.lines.next_logical()? {
             self.instruction(logical)?;
         }
         Ok(())
     }
 
-    fn instruction(&mut self, logical: Logical) -> Result<(), ScanError> {
+    fn instruction(&mut self, logical: Logical) -> Result<(), Stop> {
         let line = std::mem::take(&mut self.lines.logical);
         let result = self.dispatch(&line, logical);
         self.lines.logical = line;
         result
     }
 
-    fn dispatch(&mut self, line: &[u8], logical: Logical) -> Result<(), ScanError> {
+    fn dispatch(&mut self, line: &[u8], logical: Logical) -> Result<(), Stop> {
         let mut cmd = split_command(line, 0..line.len());
         let onbuild = line[cmd.keyword.clone()].eq_ignore_ascii_case(b"onbuild");
         if onbuild {
@@ -281,14 +312,14 @@ impl Scanner<'_> {
         }
         if contains(line, b"<<") && !is_json(line, args, logical.first_line)? {
             for heredoc in lex::heredocs(line) {
-                if !self.lines.skip_heredoc(&heredoc.name, heredoc.chomp) {
-                    return Err(ScanError::new(
+                if !self.lines.skip_heredoc(&heredoc.name, heredoc.chomp)? {
+                    return Err(Stop::Scan(ScanError::new(
                         logical.first_line,
                         format!(
                             "unterminated heredoc <<{}",
                             String::from_utf8_lossy(&heredoc.name)
                         ),
-                    ));
+                    )));
                 }
             }
         }
@@ -330,13 +361,13 @@ impl Scanner<'_> {
 
     /// Classifies a FROM image word (before its own stage name is defined).
     fn word(
-        &self,
+        &mut self,
         line: &[u8],
         word: Range<usize>,
         instruction: Instruction,
         logical: Logical,
     ) -> ImageRef {
-        let escape = self.lines.escape;
+        let escape = self.lines.escape();
         match unquote(line, word.clone(), escape) {
             Err(_) => {
                 let lexed = Lexed::identity(line, word);
@@ -395,7 +426,7 @@ impl Scanner<'_> {
 
     /// A global ARG: records defaults for expansion and ARG-default pinning.
     fn global_arg(&mut self, line: &[u8], args: Range<usize>, logical: Logical) {
-        let escape = self.lines.escape;
+        let escape = self.lines.escape();
         for word in lex::parse_words(line, args, escape) {
             let raw = &line[word.clone()];
             let (name, value) = match raw.iter().position(|b| *b == b'=') {
@@ -426,14 +457,14 @@ impl Scanner<'_> {
 
     /// State of a literal value (no variables) in an image position.
     fn classify(
-        &self,
+        &mut self,
         instruction: Instruction,
         lexed: &Lexed,
         position: Position,
         ignored: bool,
     ) -> ImageRef {
-        let text = lexed.text_lossy();
-        let state = if position == Position::From && text == "scratch" {
+        let text = self.intern(lexed);
+        let state = if position == Position::From && &*text == "scratch" {
             RefState::Scratch
         } else if instruction != Instruction::Arg && self.is_stage(&text, position) {
             RefState::Stage
@@ -444,7 +475,7 @@ impl Scanner<'_> {
         };
         let mut found = self.located(instruction, lexed, state);
         if state.is_image() {
-            match Reference::parse(&text) {
+            match self.parse(&text) {
                 Ok(reference) => {
                     if state == RefState::Unpinned && reference.digest().is_some() {
                         found.state = RefState::Pinned;
@@ -483,7 +514,26 @@ impl Scanner<'_> {
     }
 
     /// Builds an [`ImageRef`] at the file position of `lexed`.
-    fn located(&self, instruction: Instruction, lexed: &Lexed, state: RefState) -> ImageRef {
+    /// The shared copy of `lexed`'s text.
+    fn intern(&mut self, lexed: &Lexed) -> Arc<str> {
+        let text = String::from_utf8_lossy(&lexed.text);
+        if let Some((known, _)) = self.texts.get_key_value(&*text) {
+            return known.clone();
+        }
+        let text: Arc<str> = text.into();
+        self.texts.insert(text.clone(), None);
+        text
+    }
+
+    /// `text` parsed as a reference, parsed once per distinct text.
+    fn parse(&mut self, text: &Arc<str>) -> Parsed {
+        let slot = self.texts.entry(text.clone()).or_default();
+        slot.get_or_insert_with(|| Reference::parse(text).map(Arc::new))
+            .clone()
+    }
+
+    fn located(&mut self, instruction: Instruction, lexed: &Lexed, state: RefState) -> ImageRef {
+        let original = self.intern(lexed);
         let segments = &self.lines.segments;
         let first = lexed.offsets.first().copied().unwrap_or(0);
         let last = lexed.offsets.last().copied().unwrap_or(first);
@@ -495,14 +545,16 @@ impl Scanner<'_> {
             .source_range(0..lexed.offsets.len())
             .filter(|_| std::ptr::eq(start_seg, end_seg))
             .map(|r| start..start + r.len());
-        let column = self.src[start_seg.line_start..start]
+        let column = self
+            .lines
+            .bytes(start_seg.line_start..start)
             .iter()
             .filter(|b| (**b & 0xC0) != 0x80)
             .count()
             + 1;
         ImageRef {
             instruction,
-            original: lexed.text_lossy(),
+            original,
             span,
             line: start_seg.line,
             column,
@@ -548,7 +600,7 @@ fn segment_of(segments: &[Segment], logical: usize) -> &Segment {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(haystack, needle).is_some()
 }
 
 fn has_variable(text: &[u8]) -> bool {

@@ -10,11 +10,11 @@ fn refs(src: &str) -> Vec<(&'static str, String, RefState, usize, usize)> {
         .into_iter()
         .map(|r| {
             if let Some(span) = &r.span {
-                assert_eq!(&src[span.clone()], r.original, "span of {r:?}");
+                assert_eq!(&src[span.clone()], &*r.original, "span of {r:?}");
             }
             (
                 r.instruction.as_str(),
-                r.original,
+                r.original.to_string(),
                 r.state,
                 r.line,
                 r.column,
@@ -100,7 +100,7 @@ fn continuation_keeps_spans_and_splits() {
     let a = &scan.refs[0];
     assert_eq!((a.line, a.column, a.end_line, a.state), (4, 3, 4, Unpinned));
     let b = &scan.refs[1];
-    assert_eq!(b.original, "cgr.dev/chainguard/static:latest");
+    assert_eq!(&*b.original, "cgr.dev/chainguard/static:latest");
     assert_eq!((b.line, b.column, b.end_line, b.state), (6, 6, 7, Split));
     assert_eq!(b.span, None);
 }
@@ -242,4 +242,60 @@ fn flags_without_images_and_copy_link() {
     let src = "FROM --platform=$BUILDPLATFORM a AS b\nCOPY --link --chown=1:1 --from=img:1 /a /b\nADD --checksum=sha256:abc https://x /x\nRUN --mount=type=cache,target=/c true\n";
     let got: Vec<String> = refs(src).into_iter().map(|r| r.1).collect();
     assert_eq!(got, ["a", "img:1"]);
+}
+
+/// The file is read 64 KiB at a time and only the current instruction is kept: references in a
+/// file many chunks long, with instructions, heredocs, CRLFs and multi-byte characters across
+/// chunk boundaries, are exactly those of its parts.
+#[test]
+fn a_file_many_chunks_long_scans_like_its_parts() {
+    let header = "# escape=\\\nARG BASE=alpine:3.20\nFROM $BASE\n";
+    let block = "FROM cgr.dev/chainguard/static:latest AS b\r\nRUN <<EOF cat\r\n\
+                 echo ü FROM x\r\nEOF\r\nCOPY --from=b \\\n  # c\n  /a /b\n\
+                 RUN --mount=type=cache,from=python:3.12,target=/x echo ü \\\r\n  done\n\
+                 FROM   \"ghcr.io/o/ü-not-lowercase:1\"\n";
+    let block_lines = block.matches('\n').count();
+    let alone = scan(format!("{header}{block}").as_bytes());
+    let header_refs = alone.refs.iter().filter(|r| r.line <= 3).count();
+    let copies = 5 * 64 * 1024 / block.len() + 3;
+    let whole = format!("{header}{}", block.repeat(copies));
+    let scanned = scan(whole.as_bytes());
+    assert_eq!(scanned.error, None);
+    assert_eq!(
+        scanned.refs.len(),
+        header_refs + copies * (alone.refs.len() - header_refs)
+    );
+    for (k, chunk) in scanned.refs[header_refs..]
+        .chunks(alone.refs.len() - header_refs)
+        .enumerate()
+    {
+        for (got, want) in chunk.iter().zip(&alone.refs[header_refs..]) {
+            let mut want = want.clone();
+            want.line += k * block_lines;
+            want.end_line += k * block_lines;
+            want.span = want
+                .span
+                .map(|s| s.start + k * block.len()..s.end + k * block.len());
+            assert_eq!(*got, want, "copy {k}");
+            if let Some(span) = &got.span {
+                assert_eq!(&whole.as_bytes()[span.clone()], got.original.as_bytes());
+            }
+        }
+    }
+}
+
+/// A file that is not text is reported as such even after a point where BuildKit stops, and a
+/// NUL anywhere makes it binary, whatever comes first.
+#[test]
+fn not_text_outranks_parse_errors_wherever_it_is() {
+    let late_bad_utf8 = [&b"# escape=x\nFROM a\n"[..], &[b'F', 0xff, b'\n']].concat();
+    let e = scan(&late_bad_utf8).error.unwrap();
+    assert_eq!((e.line, e.message.as_str()), (3, "not valid UTF-8 text"));
+    let nul_then_bad = [&b"FROM a\nRUN \0\n"[..], &[0xc3, b'\n']].concat();
+    let found = scan(&nul_then_bad);
+    assert_eq!(found.error.unwrap().line, 3);
+    assert!(found.refs.is_empty());
+    let nul = scan(b"FROM a\nRUN <<EOF\n\0\n");
+    assert_eq!(nul.error.unwrap().line, 3);
+    assert!(nul.refs.is_empty());
 }

@@ -7,7 +7,9 @@ use serde::Serialize;
 use super::display_path;
 use crate::digest::Digest;
 use crate::dockerfile::{ImageRef, RefState};
-use crate::engine::{FileError, FilePlan, FileScan, PinReport, ScanReport, Status, Summary};
+use crate::engine::{
+    FileError, FilePlan, FileScan, PinReport, RefPlan, ScanReport, Status, Summary,
+};
 use crate::reference::Reference;
 use crate::registry::history::HistoryEntry;
 
@@ -20,7 +22,17 @@ struct ListDoc<'a> {
 struct ListFile<'a> {
     path: String,
     error: Option<String>,
-    refs: Vec<ListRef<'a>>,
+    refs: Mapped<'a, ImageRef, ListRef<'a>>,
+}
+
+/// A JSON array of `f` applied to each item, serialized as it goes: a file with a quarter of a
+/// million references is never held twice.
+struct Mapped<'a, T, U>(&'a [T], fn(&'a T) -> U);
+
+impl<'a, T, U: Serialize> Serialize for Mapped<'a, T, U> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(self.1))
+    }
 }
 
 #[derive(Serialize)]
@@ -79,7 +91,7 @@ pub fn list_json(report: &ScanReport, out: &mut dyn Write) -> io::Result<()> {
             .map(|f| ListFile {
                 path: display_path(&f.path),
                 error: error_text(&f.error),
-                refs: f.refs.iter().map(list_ref).collect(),
+                refs: Mapped(&f.refs, list_ref),
             })
             .collect(),
     };
@@ -97,7 +109,7 @@ struct PinFile<'a> {
     path: String,
     changed: bool,
     error: Option<String>,
-    refs: Vec<PinRef<'a>>,
+    refs: Mapped<'a, RefPlan, PinRef<'a>>,
 }
 
 #[derive(Serialize)]
@@ -121,27 +133,25 @@ fn pin_file(f: &FilePlan) -> PinFile<'_> {
         path: display_path(&f.path),
         changed: f.changed,
         error: error_text(&f.error),
-        refs: f
-            .refs
-            .iter()
-            .map(|p| {
-                let (registry, repository, tag, _) = lookup(&p.found);
-                PinRef {
-                    line: p.found.line,
-                    column: p.found.column,
-                    instruction: p.found.instruction.as_str(),
-                    original: &p.found.original,
-                    registry,
-                    repository,
-                    tag,
-                    digest_before: p.digest_before.as_ref(),
-                    digest_after: p.digest_after.as_ref(),
-                    updated_at: p.updated_at.as_deref(),
-                    status: p.status,
-                    reason: p.reason.as_deref(),
-                }
-            })
-            .collect(),
+        refs: Mapped(&f.refs, pin_ref),
+    }
+}
+
+fn pin_ref(p: &RefPlan) -> PinRef<'_> {
+    let (registry, repository, tag, _) = lookup(&p.found);
+    PinRef {
+        line: p.found.line,
+        column: p.found.column,
+        instruction: p.found.instruction.as_str(),
+        original: &p.found.original,
+        registry,
+        repository,
+        tag,
+        digest_before: p.digest_before.as_ref(),
+        digest_after: p.digest_after.as_ref(),
+        updated_at: p.updated_at.as_deref(),
+        status: p.status,
+        reason: p.reason.as_deref(),
     }
 }
 
@@ -210,18 +220,24 @@ impl<'w> JsonFiles<'w> {
     }
 
     fn item<T: Serialize>(&mut self, value: &T) -> io::Result<()> {
-        let text = serde_json::to_string_pretty(value)?;
-        self.out
-            .write_all(if self.count == 0 { b"\n" } else { b",\n" })?;
+        self.out.write_all(if self.count == 0 {
+            b"\n    "
+        } else {
+            b",\n    "
+        })?;
         self.count += 1;
-        indented(self.out, &text, "    ")
+        let indented = Indented {
+            out: &mut *self.out,
+            indent: b"    ",
+        };
+        serde_json::to_writer_pretty(indented, value).map_err(io::Error::from)
     }
 
     pub fn list_file(&mut self, file: &FileScan) -> io::Result<()> {
         self.item(&ListFile {
             path: display_path(&file.path),
             error: error_text(&file.error),
-            refs: file.refs.iter().map(list_ref).collect(),
+            refs: Mapped(&file.refs, list_ref),
         })
     }
 
@@ -256,14 +272,31 @@ impl<'w> JsonFiles<'w> {
     }
 }
 
-fn indented(out: &mut dyn Write, text: &str, indent: &str) -> io::Result<()> {
-    for (i, line) in text.lines().enumerate() {
-        if i > 0 {
-            out.write_all(b"\n")?;
-        }
-        write!(out, "{indent}{line}")?;
+/// Indents every line after the first: pretty JSON nested in the document being streamed. A
+/// JSON text has newlines only between its lines (never inside a string).
+struct Indented<'a> {
+    out: &'a mut dyn Write,
+    indent: &'static [u8],
+}
+
+impl Write for Indented<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
     }
-    Ok(())
+
+    fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
+        while let Some(i) = memchr::memchr(b'\n', buf) {
+            self.out.write_all(&buf[..=i])?;
+            self.out.write_all(self.indent)?;
+            buf = &buf[i + 1..];
+        }
+        self.out.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
 
 #[cfg(test)]
