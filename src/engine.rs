@@ -435,46 +435,37 @@ pub fn queries(scan: &ScanReport, opts: &PinOptions) -> Vec<Query> {
     distinct.into_iter().collect()
 }
 
-/// Decides, from the answers, what happens to every reference, and the edits for each file.
-/// A file gets edits only if every reference in it resolved. Pure: no I/O.
-pub fn plan(scan: ScanReport, answers: &Resolutions, opts: &PinOptions) -> PinReport {
-    let files = scan
-        .files
+/// Decides, from the answers, what happens to every reference of a file, and its edits. A file
+/// gets edits only if every reference in it resolved. Pure: no I/O; needs the answers to the
+/// file's own queries only.
+pub fn plan_file(file: FileScan, answers: &Resolutions, opts: &PinOptions) -> FilePlan {
+    if file.error.is_some() {
+        return FilePlan {
+            path: file.path,
+            changed: false,
+            error: file.error,
+            refs: Vec::new(),
+            edits: Vec::new(),
+            diff: String::new(),
+        };
+    }
+    let mut edits = Vec::new();
+    let refs: Vec<RefPlan> = file
+        .refs
         .into_iter()
-        .map(|file| {
-            if file.error.is_some() {
-                return FilePlan {
-                    path: file.path,
-                    changed: false,
-                    error: file.error,
-                    refs: Vec::new(),
-                    edits: Vec::new(),
-                    diff: String::new(),
-                };
-            }
-            let mut edits = Vec::new();
-            let refs: Vec<RefPlan> = file
-                .refs
-                .into_iter()
-                .filter(|r| r.state.is_image())
-                .map(|found| plan_ref(found, answers, opts, &mut edits))
-                .collect();
-            if refs.iter().any(|r| r.status == Status::Error) {
-                edits.clear();
-            }
-            FilePlan {
-                path: file.path,
-                changed: false,
-                error: None,
-                refs,
-                edits,
-                diff: String::new(),
-            }
-        })
+        .filter(|r| r.state.is_image())
+        .map(|found| plan_ref(found, answers, opts, &mut edits))
         .collect();
-    PinReport {
-        files,
-        empty_dirs: scan.empty_dirs,
+    if refs.iter().any(|r| r.status == Status::Error) {
+        edits.clear();
+    }
+    FilePlan {
+        path: file.path,
+        changed: false,
+        error: None,
+        refs,
+        edits,
+        diff: String::new(),
     }
 }
 
@@ -527,39 +518,28 @@ fn plan_ref(
     plan
 }
 
-/// Applies each file's edits: reads it, checks the references are still where they were,
-/// computes the diff and, in [`PinMode::Write`], writes it atomically.
-pub fn apply(report: &mut PinReport, mode: PinMode) {
-    if mode == PinMode::Check {
-        for file in &mut report.files {
-            file.changed = !file.edits.is_empty();
-        }
+/// Threads that read, diff and write files.
+const WRITERS: usize = 4;
+
+/// Applies one file's edits: reads it, checks the references are still where they were,
+/// computes the diff and, in [`PinMode::Write`], writes it atomically. A failure becomes the
+/// file's error.
+pub fn apply_one(file: &mut FilePlan, mode: PinMode) {
+    if file.edits.is_empty() {
         return;
     }
-    let mut pending: Vec<&mut FilePlan> = report
-        .files
-        .iter_mut()
-        .filter(|f| !f.edits.is_empty())
-        .collect();
-    // Each file is independent, and most of a write is waiting for fsync: several at a time.
-    let workers = pending.len().clamp(1, 8);
-    let chunk = pending.len().div_ceil(workers).max(1);
-    std::thread::scope(|scope| {
-        for files in pending.chunks_mut(chunk) {
-            scope.spawn(move || {
-                for file in files.iter_mut() {
-                    if let Err(message) = apply_file(file, mode) {
-                        file.error = Some(FileError {
-                            line: None,
-                            message,
-                        });
-                        file.changed = false;
-                        file.diff.clear();
-                    }
-                }
-            });
-        }
-    });
+    if mode == PinMode::Check {
+        file.changed = true;
+        return;
+    }
+    if let Err(message) = apply_file(file, mode) {
+        file.error = Some(FileError {
+            line: None,
+            message,
+        });
+        file.changed = false;
+        file.diff.clear();
+    }
 }
 
 fn apply_file(file: &mut FilePlan, mode: PinMode) -> Result<(), String> {
@@ -623,9 +603,68 @@ pub fn pin(
             }
         }
     }
-    let (answers, records) = runtime.block_on(resolve::resolve_all(
-        client, queries, opts.jobs, opts.now, &cached, progress,
-    ));
+    let ScanReport { files, empty_dirs } = scan;
+    // Each file is planned and written as soon as the last of its queries is answered, on
+    // writer threads, while the other queries are still on the network.
+    let mut unanswered = vec![0usize; files.len()];
+    let mut waiting: HashMap<Query, Vec<usize>> = HashMap::new();
+    for (i, file) in files.iter().enumerate() {
+        if file.error.is_some() {
+            continue;
+        }
+        let mine: BTreeSet<Query> = file
+            .refs
+            .iter()
+            .filter_map(|r| query_for(r, opts))
+            .collect();
+        unanswered[i] = mine.len();
+        for query in mine {
+            waiting.entry(query).or_default().push(i);
+        }
+    }
+    let mut files: Vec<Option<FileScan>> = files.into_iter().map(Some).collect();
+    let (queue, receiver) = std::sync::mpsc::channel::<(usize, FilePlan)>();
+    let receiver = std::sync::Mutex::new(receiver);
+    let (planned, records) = std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|_| scope.spawn(|| write_queued(&receiver, opts.mode)))
+            .collect();
+        let mut send = |i: usize, answers: &Resolutions| {
+            if let Some(file) = files[i].take() {
+                // A send fails only when every writer is gone, i.e. has panicked: joined below.
+                let _ = queue.send((i, plan_file(file, answers, opts)));
+            }
+        };
+        let no_answers = Resolutions::new();
+        for i in (0..unanswered.len()).filter(|i| unanswered[*i] == 0) {
+            send(i, &no_answers);
+        }
+        let (answers, records) = runtime.block_on(resolve::resolve_all(
+            client,
+            queries,
+            opts.jobs,
+            opts.now,
+            &cached,
+            progress,
+            &mut |query, answers| {
+                for &i in waiting.get(query).into_iter().flatten() {
+                    unanswered[i] -= 1;
+                    if unanswered[i] == 0 {
+                        send(i, answers);
+                    }
+                }
+            },
+        ));
+        for i in 0..unanswered.len() {
+            send(i, &answers);
+        }
+        drop(queue);
+        let planned: Vec<(usize, FilePlan)> = writers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect();
+        (planned, records)
+    });
     if let Some(cache) = cache {
         for ((registry, repository, tag), record) in &records {
             cache.store_history(&client.base_url(registry), repository, tag, record);
@@ -636,7 +675,31 @@ pub fn pin(
             }
         }
     }
-    let mut report = plan(scan, &answers, opts);
-    apply(&mut report, opts.mode);
-    report
+    let mut slots: Vec<Option<FilePlan>> = files.iter().map(|_| None).collect();
+    for (i, plan) in planned {
+        slots[i] = Some(plan);
+    }
+    PinReport {
+        files: slots.into_iter().flatten().collect(),
+        empty_dirs,
+    }
+}
+
+/// A writer thread: applies queued file plans until the queue closes.
+fn write_queued(
+    queue: &std::sync::Mutex<std::sync::mpsc::Receiver<(usize, FilePlan)>>,
+    mode: PinMode,
+) -> Vec<(usize, FilePlan)> {
+    let mut done = Vec::new();
+    loop {
+        let next = queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .recv();
+        let Ok((i, mut plan)) = next else {
+            return done;
+        };
+        apply_one(&mut plan, mode);
+        done.push((i, plan));
+    }
 }

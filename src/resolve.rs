@@ -234,8 +234,9 @@ fn with_location(e: RegistryError, query: &Query) -> RegistryError {
     }
 }
 
-/// Resolves every query concurrently; `progress(done, total)` is called as each finishes.
-/// `cached` holds earlier runs' history records by tag; the records to keep are returned.
+/// Resolves every query concurrently; `progress(done, total)` is called as each finishes, and
+/// `answered(query, answers so far)` once its answer is in. `cached` holds earlier runs'
+/// history records by tag; the records to keep are returned.
 pub async fn resolve_all(
     client: &Client,
     queries: Vec<Query>,
@@ -243,6 +244,7 @@ pub async fn resolve_all(
     now: Timestamp,
     cached: &HashMap<TagKey, HistoryRecord>,
     progress: &(dyn Fn(usize, usize) + Sync),
+    answered: &mut dyn FnMut(&Query, &Resolutions),
 ) -> (Resolutions, Vec<(TagKey, HistoryRecord)>) {
     let total = queries.len();
     let mut answers = HashMap::with_capacity(total);
@@ -260,7 +262,8 @@ pub async fn resolve_all(
                 records.push((query.tag_key(), record));
             }
         }
-        answers.insert(query, result);
+        answers.insert(query.clone(), result);
+        answered(&query, &answers);
         progress(answers.len(), total);
     }
     (answers, records)
