@@ -334,7 +334,12 @@ fn check_offline(
         let walk = engine::scan_each(&args.paths, &mut |file| {
             let plan = engine::plan_offline_file(file);
             tally.add(&plan);
-            report::pin_text_file(&plan, PinMode::Check, false, args.quiet, out, err)
+            let style = report::PinText {
+                mode: PinMode::Check,
+                color: false,
+                quiet: args.quiet,
+            };
+            report::pin_text_file(&plan, style, out, err)
         })?;
         if !args.quiet {
             report::empty_dirs(err, &walk.empty_dirs)?;
@@ -471,7 +476,14 @@ fn render_pin(
         file.flush()?;
     }
     match args.format {
-        PinFormat::Text => report::pin_text(report, mode, color, args.quiet, out, err),
+        PinFormat::Text => {
+            let style = report::PinText {
+                mode,
+                color,
+                quiet: args.quiet,
+            };
+            report::pin_text(report, style, out, err)
+        }
         PinFormat::Json => report::pin_json(report, out),
         PinFormat::Github => {
             report::pin_github(report, mode, out)?;
@@ -546,36 +558,33 @@ impl Progress {
     }
 }
 
-fn parse_image(text: &str, err: &mut dyn Write) -> io::Result<Option<Reference>> {
-    match Reference::parse(text) {
-        Ok(r) => Ok(Some(r)),
-        Err(e) => {
-            writeln!(err, "error: {text}: invalid reference: {e}")?;
-            Ok(None)
-        }
+/// Prints `error: SUBJECT: PROBLEM` (or `error: PROBLEM`) and gives the error status.
+fn failed(
+    err: &mut dyn Write,
+    subject: Option<&str>,
+    problem: impl std::fmt::Display,
+) -> io::Result<ExitStatus> {
+    match subject {
+        Some(subject) => writeln!(err, "error: {subject}: {problem}")?,
+        None => writeln!(err, "error: {problem}")?,
     }
+    Ok(ExitStatus::Error)
 }
 
 fn history(args: HistoryArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<ExitStatus> {
-    let Some(reference) = parse_image(&args.image, err)? else {
-        return Ok(ExitStatus::Error);
+    let image = Some(args.image.as_str());
+    let reference = match Reference::parse(&args.image) {
+        Ok(r) => r,
+        Err(e) => return failed(err, image, format_args!("invalid reference: {e}")),
     };
     if reference.registry() != TAG_HISTORY_REGISTRY {
-        writeln!(
-            err,
-            "error: {}: registry {} has no tag history API (only {TAG_HISTORY_REGISTRY} has)",
-            args.image,
-            reference.registry()
-        )?;
-        return Ok(ExitStatus::Error);
+        let registry = reference.registry();
+        let problem =
+            format!("registry {registry} has no tag history API (only {TAG_HISTORY_REGISTRY} has)");
+        return failed(err, image, problem);
     }
     let Some(tag) = reference.lookup_tag() else {
-        writeln!(
-            err,
-            "error: {}: a digest has no history; give a tag",
-            args.image
-        )?;
-        return Ok(ExitStatus::Error);
+        return failed(err, image, "a digest has no history; give a tag");
     };
     let Some((runtime, client)) = network(&args.net, err)? else {
         return Ok(ExitStatus::Error);
@@ -586,32 +595,25 @@ fn history(args: HistoryArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::R
         repository: reference.repository(),
         tag,
     };
-    match runtime.block_on(all_entries(&source, args.start, args.end)) {
-        Ok(entries) => {
-            match args.format {
-                Format::Text => report::history_text(&entries, out)?,
-                Format::Json => report::history_json(&reference, tag, &entries, out)?,
-            }
-            Ok(ExitStatus::Success)
-        }
-        Err(e) => {
-            writeln!(err, "error: {}: {e}", args.image)?;
-            Ok(ExitStatus::Error)
-        }
+    let entries = match runtime.block_on(all_entries(&source, args.start, args.end)) {
+        Ok(entries) => entries,
+        Err(e) => return failed(err, image, e),
+    };
+    match args.format {
+        Format::Text => report::history_text(&entries, out)?,
+        Format::Json => report::history_json(&reference, tag, &entries, out)?,
     }
+    Ok(ExitStatus::Success)
 }
 
 fn resolve(args: ResolveArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<ExitStatus> {
-    let Some(reference) = parse_image(&args.image, err)? else {
-        return Ok(ExitStatus::Error);
+    let image = Some(args.image.as_str());
+    let reference = match Reference::parse(&args.image) {
+        Ok(r) => r,
+        Err(e) => return failed(err, image, format_args!("invalid reference: {e}")),
     };
     let Some(tag) = reference.lookup_tag() else {
-        writeln!(
-            err,
-            "error: {}: already a digest; there is no tag to follow",
-            args.image
-        )?;
-        return Ok(ExitStatus::Error);
+        return failed(err, image, "already a digest; there is no tag to follow");
     };
     let Some((runtime, client)) = network(&args.net, err)? else {
         return Ok(ExitStatus::Error);
@@ -623,26 +625,25 @@ fn resolve(args: ResolveArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::R
         tag: tag.to_owned(),
         cutoff: cutoff(args.as_of, args.min_age, now),
     };
-    match runtime
-        .block_on(resolve::resolve_one(&client, &query, now, None))
-        .0
-    {
-        Ok(answer) => {
-            let base =
-                Reference::parse(&format!("{}:{tag}", reference.name())).unwrap_or(reference);
-            writeln!(out, "{}", base.pinned_to(&answer.digest, !args.digest_only))?;
-            Ok(ExitStatus::Success)
-        }
-        Err(e) => {
-            writeln!(err, "error: {}: {e}", args.image)?;
-            Ok(ExitStatus::Error)
-        }
-    }
+    let answer = match runtime.block_on(resolve::resolve_one(&client, &query, now, None)) {
+        (Ok(answer), _) => answer,
+        (Err(e), _) => return failed(err, image, e),
+    };
+    let base = Reference::parse(&format!("{}:{tag}", reference.name())).unwrap_or(reference);
+    writeln!(out, "{}", base.pinned_to(&answer.digest, !args.digest_only))?;
+    Ok(ExitStatus::Success)
 }
 
 fn tags(args: TagsArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<ExitStatus> {
-    let Some(reference) = parse_image(&args.image, err)? else {
-        return Ok(ExitStatus::Error);
+    let reference = match Reference::parse(&args.image) {
+        Ok(r) => r,
+        Err(e) => {
+            return failed(
+                err,
+                Some(&args.image),
+                format_args!("invalid reference: {e}"),
+            );
+        }
     };
     let Some((runtime, client)) = network(&args.net, err)? else {
         return Ok(ExitStatus::Error);
@@ -650,34 +651,25 @@ fn tags(args: TagsArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<
     let now = jiff::Timestamp::now();
     let filter = args.filter.as_ref();
     if let Some(tag) = &args.pin {
-        return match runtime.block_on(digestpin::tags::pin_tag(
-            &client, &reference, tag, filter, now,
-        )) {
+        let pinned = digestpin::tags::pin_tag(&client, &reference, tag, filter, now);
+        return match runtime.block_on(pinned) {
             Ok(line) => {
                 writeln!(out, "{line}")?;
                 Ok(ExitStatus::Success)
             }
-            Err(e) => {
-                writeln!(err, "error: {e}")?;
-                Ok(ExitStatus::Error)
-            }
+            Err(e) => failed(err, None, e),
         };
     }
     let jobs = usize::from(args.net.jobs);
-    match runtime.block_on(digestpin::tags::tag_groups(
-        &client, &reference, filter, jobs, now,
-    )) {
-        Ok(groups) => {
-            match args.format {
-                TagsFormat::Text => report::tags_text(&groups, out)?,
-                TagsFormat::Json => report::tags_json(&groups, out)?,
-                TagsFormat::Markdown => report::tags_markdown(&groups, out)?,
-            }
-            Ok(ExitStatus::Success)
-        }
-        Err(e) => {
-            writeln!(err, "error: {e}")?;
-            Ok(ExitStatus::Error)
-        }
+    let groups = digestpin::tags::tag_groups(&client, &reference, filter, jobs, now);
+    let groups = match runtime.block_on(groups) {
+        Ok(groups) => groups,
+        Err(e) => return failed(err, None, e),
+    };
+    match args.format {
+        TagsFormat::Text => report::tags_text(&groups, out)?,
+        TagsFormat::Json => report::tags_json(&groups, out)?,
+        TagsFormat::Markdown => report::tags_markdown(&groups, out)?,
     }
+    Ok(ExitStatus::Success)
 }

@@ -1,6 +1,8 @@
 //! `pin`, `resolve` and `history` end to end through the CLI, against the Tag History API
 //! emulator on 127.0.0.1 (never the internet). Requests are asserted from the emulator's log.
 
+#[path = "support/cli.rs"]
+mod cli;
 #[path = "support/emulator.rs"]
 mod emulator;
 
@@ -15,15 +17,8 @@ use serde_json::Value;
 const HOUR: Duration = Duration::from_secs(3600);
 
 fn digestpin(dir: &Path, emu: &Emulator) -> Command {
-    let mut cmd = Command::cargo_bin("digestpin").expect("binary");
-    cmd.current_dir(dir)
-        .env("DOCKER_CONFIG", dir.join(".no-docker-config"))
-        .env("DIGESTPIN_CACHE_DIR", dir.join(".digestpin-cache"))
-        .env_remove("CI")
-        .env_remove("CHAINGUARD_IDENTITY_ID")
-        .env_remove("CHAINGUARD_TOKEN")
-        .env_remove("DIGESTPIN_ENDPOINTS")
-        .arg_endpoints(emu);
+    let mut cmd = cli::digestpin(dir);
+    cmd.arg_endpoints(emu);
     cmd
 }
 
@@ -542,10 +537,11 @@ fn docker_hub_names_are_normalised_and_spelling_kept() {
     );
 }
 
-#[test]
-fn private_org_with_docker_config_auths() {
+/// The emulator with a private org `acme.com` (`user`, `secret`) whose `app:latest` has nightly
+/// builds, and a Dockerfile in a new directory using it.
+fn private_org(user: &str, secret: &str) -> (Emulator, Vec<Entry>, tempfile::TempDir, PathBuf) {
     let emu = Emulator::start();
-    emu.add_private_org("acme.com", "robot", "s3cret");
+    emu.add_private_org("acme.com", user, secret);
     let entries = nightly(&emu, "acme.com/app", "latest");
     let dir = tempfile::tempdir().unwrap();
     let file = write(
@@ -553,6 +549,17 @@ fn private_org_with_docker_config_auths() {
         "Dockerfile",
         b"FROM cgr.dev/acme.com/app:latest\n",
     );
+    (emu, entries, dir, file)
+}
+
+fn assert_pinned_to(file: &Path, entry: &Entry) {
+    let text = String::from_utf8(read(file)).unwrap();
+    assert!(text.contains(&entry.digest), "{text}");
+}
+
+#[test]
+fn private_org_with_docker_config_auths() {
+    let (emu, entries, dir, file) = private_org("robot", "s3cret");
     // No credentials: a clear authentication error, file untouched.
     digestpin(dir.path(), &emu)
         .arg("pin")
@@ -573,11 +580,7 @@ fn private_org_with_docker_config_auths() {
         .arg("pin")
         .assert()
         .success();
-    assert!(
-        String::from_utf8(read(&file))
-            .unwrap()
-            .contains(&entries[7].digest)
-    );
+    assert_pinned_to(&file, &entries[7]);
     // Wrong credentials: a clear error that does not print them.
     write(
         &config,
@@ -603,10 +606,7 @@ fn private_org_with_docker_config_auths() {
 #[test]
 fn private_org_with_a_credential_helper_on_path() {
     use std::os::unix::fs::PermissionsExt;
-    let emu = Emulator::start();
-    emu.add_private_org("acme.com", "robot", "s3cret");
-    let entries = nightly(&emu, "acme.com/app", "latest");
-    let dir = tempfile::tempdir().unwrap();
+    let (emu, entries, dir, file) = private_org("robot", "s3cret");
     let bin = dir.path().join("bin");
     let helper = write(
         &bin,
@@ -620,7 +620,7 @@ fn private_org_with_a_credential_helper_on_path() {
         "config.json",
         br#"{"credHelpers": {"cgr.dev": "acme"}, "credsStore": "acme"}"#,
     );
-    let file = write(
+    write(
         dir.path(),
         "Dockerfile",
         b"FROM cgr.dev/acme.com/app:latest\nFROM alpine:3.20\n",
@@ -638,33 +638,26 @@ fn private_org_with_a_credential_helper_on_path() {
         .assert()
         .success();
     // cgr.dev through the helper; Docker Hub: the store says "not found" → anonymous.
-    let text = String::from_utf8(read(&file)).unwrap();
-    assert!(text.contains(&entries[7].digest), "{text}");
-    assert_eq!(text.matches("@sha256:").count(), 2);
+    assert_pinned_to(&file, &entries[7]);
+    assert_eq!(
+        String::from_utf8(read(&file))
+            .unwrap()
+            .matches("@sha256:")
+            .count(),
+        2
+    );
 }
 
 #[test]
 fn private_org_with_chainguard_pull_token_variables() {
-    let emu = Emulator::start();
-    emu.add_private_org("acme.com", "identity-123", "pull-token-xyz");
-    let entries = nightly(&emu, "acme.com/app", "latest");
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(
-        dir.path(),
-        "Dockerfile",
-        b"FROM cgr.dev/acme.com/app:latest\n",
-    );
+    let (emu, entries, dir, file) = private_org("identity-123", "pull-token-xyz");
     digestpin(dir.path(), &emu)
         .env("CHAINGUARD_IDENTITY_ID", "identity-123")
         .env("CHAINGUARD_TOKEN", "pull-token-xyz")
         .arg("pin")
         .assert()
         .success();
-    assert!(
-        String::from_utf8(read(&file))
-            .unwrap()
-            .contains(&entries[7].digest)
-    );
+    assert_pinned_to(&file, &entries[7]);
     let token_requests: Vec<_> = emu
         .requests()
         .into_iter()

@@ -3,25 +3,17 @@
 //! never one platform's child), with and without Basic auth, and Docker Hub names through
 //! `--endpoint`.
 
+#[path = "support/cli.rs"]
+mod cli;
 #[path = "support/registry.rs"]
 mod registry;
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use registry::{ImageKind, Registry};
 
-fn digestpin(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("digestpin").expect("binary");
-    cmd.current_dir(dir)
-        .env("DOCKER_CONFIG", dir.join(".no-docker-config"))
-        .env("DIGESTPIN_CACHE_DIR", dir.join(".digestpin-cache"))
-        .env_remove("DIGESTPIN_ENDPOINTS")
-        .env_remove("CHAINGUARD_IDENTITY_ID")
-        .env_remove("CHAINGUARD_TOKEN");
-    cmd
-}
+use cli::digestpin;
 
 fn pin_one(dir: &Path, image: &str, extra: &[&str]) -> String {
     std::fs::write(dir.join("Dockerfile"), format!("FROM {image}\n")).unwrap();

@@ -10,6 +10,8 @@
 //! not do: paginating `tags/list` on its own (no `n` from the client, absolute `Link` URLs, as
 //! registries with a default page size do), and canned `tags/list` answers (no tags, a loop).
 
+#[path = "support/cli.rs"]
+mod cli;
 #[path = "support/emulator.rs"]
 mod emulator;
 #[path = "support/registry.rs"]
@@ -592,13 +594,8 @@ fn rows_of(groups: &[TagGroup]) -> Vec<(String, Vec<String>)> {
 
 fn digestpin(endpoint: &str) -> Command {
     let dir = std::env::temp_dir();
-    let mut cmd = Command::cargo_bin("digestpin").expect("binary");
-    cmd.env("DOCKER_CONFIG", dir.join("digestpin-tags-no-docker-config"))
-        .env("DIGESTPIN_CACHE_DIR", dir.join("digestpin-tags-no-cache"))
-        .env("DIGESTPIN_ENDPOINTS", format!("cgr.dev={endpoint}"))
-        .env_remove("CI")
-        .env_remove("CHAINGUARD_IDENTITY_ID")
-        .env_remove("CHAINGUARD_TOKEN")
+    let mut cmd = cli::isolated(&dir, &dir.join("digestpin-tags-no-cache"));
+    cmd.env("DIGESTPIN_ENDPOINTS", format!("cgr.dev={endpoint}"))
         .arg("tags");
     cmd
 }

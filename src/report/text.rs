@@ -52,14 +52,14 @@ pub fn list_text_file(file: &FileScan, out: &mut dyn Write, err: &mut dyn Write)
     Ok(())
 }
 
-/// `pin --check --offline` (text): references without a digest.
-pub fn check_text(
-    report: &PinReport,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-    quiet: bool,
-) -> io::Result<()> {
-    pin_text(report, PinMode::Check, false, quiet, out, err)
+/// How `pin`'s text output is written.
+#[derive(Debug, Clone, Copy)]
+pub struct PinText {
+    pub mode: PinMode,
+    /// Colour the diff.
+    pub color: bool,
+    /// Errors only on `err`.
+    pub quiet: bool,
 }
 
 /// `pin` (text). In `--check`, one line per finding on `out`; otherwise the diff on `out`.
@@ -67,31 +67,28 @@ pub fn check_text(
 /// errors).
 pub fn pin_text(
     report: &PinReport,
-    mode: PinMode,
-    color: bool,
-    quiet: bool,
+    style: PinText,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> io::Result<()> {
     for file in &report.files {
-        pin_text_file(file, mode, color, quiet, out, err)?;
+        pin_text_file(file, style, out, err)?;
     }
-    if quiet {
+    if style.quiet {
         return Ok(());
     }
     empty_dirs(err, &report.empty_dirs)?;
-    pin_text_summary(&report.tally(), mode, err)
+    pin_text_summary(&report.tally(), style.mode, err)
 }
 
 /// `pin` (text) for one file.
 pub fn pin_text_file(
     file: &FilePlan,
-    mode: PinMode,
-    color: bool,
-    quiet: bool,
+    style: PinText,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> io::Result<()> {
+    let PinText { mode, color, quiet } = style;
     let path = display_path(&file.path);
     for plan in &file.refs {
         let r = &plan.found;
