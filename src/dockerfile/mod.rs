@@ -544,6 +544,9 @@ impl<R: Read> Scanner<R> {
         let span = lexed
             .source_range(0..lexed.offsets.len())
             .filter(|_| std::ptr::eq(start_seg, end_seg))
+            // BuildKit splits flags at the bytes 0x85 and 0xA0 even inside a character: such a
+            // word is not text in the file, so it has no span to rewrite.
+            .filter(|_| std::str::from_utf8(&lexed.text).is_ok())
             .map(|r| start..start + r.len());
         let column = self
             .lines

@@ -299,3 +299,19 @@ fn not_text_outranks_parse_errors_wherever_it_is() {
     assert_eq!(nul.error.unwrap().line, 3);
     assert!(nul.refs.is_empty());
 }
+
+/// Found by fuzzing: BuildKit's flag lexer takes the byte 0xA0 for a space, also inside a
+/// character (U+04A0 is D2 A0), so the flag value ends mid-character. It is invalid, and has no
+/// span: the bytes are not text of their own in the file.
+#[test]
+fn a_flag_cut_inside_a_character_has_no_span() {
+    let data = b"#stc/passwd /etc/passwd\x7fAR\nCOPY --from=cgr.dev/chainguard\xd2\xa0";
+    let found = scan(data);
+    assert_eq!(found.refs.len(), 1);
+    let r = &found.refs[0];
+    assert_eq!(
+        (r.state, r.span.clone(), r.line, r.column),
+        (RefState::Invalid, None, 2, 13)
+    );
+    assert_eq!(&*r.original, "cgr.dev/chainguard\u{fffd}");
+}
