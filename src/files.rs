@@ -111,9 +111,20 @@ pub fn describe_io(e: &io::Error) -> String {
 /// Replaces the file at `path` with `contents` atomically, keeping its permissions. A symlink
 /// is followed, so the link stays a link and its target gets the new contents.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let target = std::fs::canonicalize(path)?;
-    let dir = target.parent().unwrap_or(Path::new("."));
-    let permissions = std::fs::metadata(&target)?.permissions();
+    let link = std::fs::symlink_metadata(path)?;
+    // A symlink is followed, so the file it points to is replaced, not the link (resolving
+    // every path instead costs several `readlink`s per file).
+    let (target, permissions) = if link.file_type().is_symlink() {
+        let target = std::fs::canonicalize(path)?;
+        let permissions = std::fs::metadata(&target)?.permissions();
+        (target, permissions)
+    } else {
+        (path.to_path_buf(), link.permissions())
+    };
+    let dir = match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
     let mut temp = tempfile::Builder::new()
         .prefix(".digestpin-")
         .suffix(".tmp")

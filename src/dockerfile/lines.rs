@@ -79,6 +79,9 @@ impl<R: Read> Window<R> {
             self.buf.drain(..done);
             self.base = self.keep_from;
         }
+        // Room for the whole chunk first: `read_to_end` into a full buffer starts with tiny probe
+        // reads and grows from there (eight reads for a 2 KB file instead of two).
+        self.buf.reserve(self.chunk);
         let n = (&mut self.reader)
             .take(self.chunk as u64)
             .read_to_end(&mut self.buf)?;
