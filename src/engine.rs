@@ -1,13 +1,13 @@
 //! The pipeline behind the commands: discover files → read → scan → plan what `pin` would do.
 //! Never prints; returns structured outcomes that `report` renders.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 
 use jiff::Timestamp;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, HistoryRecord};
 use crate::digest::Digest;
 use crate::dockerfile::{self, ImageRef, RefState};
 use crate::files;
@@ -424,17 +424,6 @@ fn query_for(found: &ImageRef, opts: &PinOptions) -> Option<Query> {
     })
 }
 
-/// Every distinct query the scanned files need, in a stable order.
-pub fn queries(scan: &ScanReport, opts: &PinOptions) -> Vec<Query> {
-    let distinct: BTreeSet<Query> = scan
-        .files
-        .iter()
-        .filter(|f| f.error.is_none())
-        .flat_map(|f| f.refs.iter().filter_map(|r| query_for(r, opts)))
-        .collect();
-    distinct.into_iter().collect()
-}
-
 /// Decides, from the answers, what happens to every reference of a file, and its edits. A file
 /// gets edits only if every reference in it resolved. Pure: no I/O; needs the answers to the
 /// file's own queries only.
@@ -582,50 +571,18 @@ pub fn pin(
     runtime: &tokio::runtime::Runtime,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> PinReport {
-    let scan = scan_paths(paths);
-    let queries = queries(&scan, opts);
-    let registries: BTreeSet<String> = queries.iter().map(|q| q.registry.clone()).collect();
-    let mut cached = HashMap::new();
-    if let Some(cache) = cache {
-        for registry in &registries {
-            if let Some(auth) = cache.auth(&client.base_url(registry), opts.now) {
-                client.seed_auth(registry, &auth, opts.now);
-            }
-        }
-        for q in queries
-            .iter()
-            .filter(|q| q.registry == resolve::TAG_HISTORY_REGISTRY)
-        {
-            if let Some(record) =
-                cache.history(&client.base_url(&q.registry), &q.repository, &q.tag)
-            {
-                cached.insert(q.tag_key(), record);
-            }
-        }
-    }
-    let ScanReport { files, empty_dirs } = scan;
+    let ScanReport { files, empty_dirs } = scan_paths(paths);
     // Each file is planned and written as soon as the last of its queries is answered, on
     // writer threads, while the other queries are still on the network.
-    let mut unanswered = vec![0usize; files.len()];
-    let mut waiting: HashMap<Query, Vec<usize>> = HashMap::new();
-    for (i, file) in files.iter().enumerate() {
-        if file.error.is_some() {
-            continue;
-        }
-        let mine: BTreeSet<Query> = file
-            .refs
-            .iter()
-            .filter_map(|r| query_for(r, opts))
-            .collect();
-        unanswered[i] = mine.len();
-        for query in mine {
-            waiting.entry(query).or_default().push(i);
-        }
-    }
+    let (mut unanswered, waiting) = waiting_files(&files, opts);
+    let queries: Vec<Query> = waiting.keys().cloned().collect();
+    let registries: BTreeSet<String> = queries.iter().map(|q| q.registry.clone()).collect();
+    let cached = cache.map(|c| load_cache(c, client, &queries, &registries, opts.now));
+    let cached = cached.unwrap_or_default();
     let mut files: Vec<Option<FileScan>> = files.into_iter().map(Some).collect();
     let (queue, receiver) = std::sync::mpsc::channel::<(usize, FilePlan)>();
     let receiver = std::sync::Mutex::new(receiver);
-    let (planned, records) = std::thread::scope(|scope| {
+    let (mut planned, records) = std::thread::scope(|scope| {
         let writers: Vec<_> = (0..WRITERS)
             .map(|_| scope.spawn(|| write_queued(&receiver, opts.mode)))
             .collect();
@@ -666,22 +623,75 @@ pub fn pin(
         (planned, records)
     });
     if let Some(cache) = cache {
-        for ((registry, repository, tag), record) in &records {
-            cache.store_history(&client.base_url(registry), repository, tag, record);
-        }
-        for registry in &registries {
-            if let Some(auth) = client.export_auth(registry, opts.now) {
-                cache.store_auth(&client.base_url(registry), &auth);
-            }
-        }
+        save_cache(cache, client, &records, &registries, opts.now);
     }
-    let mut slots: Vec<Option<FilePlan>> = files.iter().map(|_| None).collect();
-    for (i, plan) in planned {
-        slots[i] = Some(plan);
-    }
+    planned.sort_unstable_by_key(|(i, _)| *i);
     PinReport {
-        files: slots.into_iter().flatten().collect(),
+        files: planned.into_iter().map(|(_, plan)| plan).collect(),
         empty_dirs,
+    }
+}
+
+/// For each file, how many distinct queries it needs; for each distinct query (in a stable
+/// order), the files that need it. Files that could not be scanned need none.
+fn waiting_files(
+    files: &[FileScan],
+    opts: &PinOptions,
+) -> (Vec<usize>, BTreeMap<Query, Vec<usize>>) {
+    let mut unanswered = vec![0; files.len()];
+    let mut waiting: BTreeMap<Query, Vec<usize>> = BTreeMap::new();
+    for (i, file) in files.iter().enumerate().filter(|(_, f)| f.error.is_none()) {
+        let mine: BTreeSet<Query> = file
+            .refs
+            .iter()
+            .filter_map(|r| query_for(r, opts))
+            .collect();
+        unanswered[i] = mine.len();
+        for query in mine {
+            waiting.entry(query).or_default().push(i);
+        }
+    }
+    (unanswered, waiting)
+}
+
+/// Seeds the client with cached tokens and returns the cached tag histories.
+fn load_cache(
+    cache: &Cache,
+    client: &Client,
+    queries: &[Query],
+    registries: &BTreeSet<String>,
+    now: Timestamp,
+) -> HashMap<resolve::TagKey, HistoryRecord> {
+    for registry in registries {
+        if let Some(auth) = cache.auth(&client.base_url(registry), now) {
+            client.seed_auth(registry, &auth, now);
+        }
+    }
+    queries
+        .iter()
+        .filter(|q| q.registry == resolve::TAG_HISTORY_REGISTRY)
+        .filter_map(|q| {
+            let record = cache.history(&client.base_url(&q.registry), &q.repository, &q.tag)?;
+            Some((q.tag_key(), record))
+        })
+        .collect()
+}
+
+/// Keeps this run's new tag histories and tokens for the next run.
+fn save_cache(
+    cache: &Cache,
+    client: &Client,
+    records: &[(resolve::TagKey, HistoryRecord)],
+    registries: &BTreeSet<String>,
+    now: Timestamp,
+) {
+    for ((registry, repository, tag), record) in records {
+        cache.store_history(&client.base_url(registry), repository, tag, record);
+    }
+    for registry in registries {
+        if let Some(auth) = client.export_auth(registry, now) {
+            cache.store_auth(&client.base_url(registry), &auth);
+        }
     }
 }
 

@@ -117,12 +117,8 @@ struct PinArgs {
     /// Write nothing; print the unified diff that pinning would apply (exit 1 if non-empty)
     #[arg(long, visible_alias = "dry-run")]
     diff: bool,
-    /// Pin to the digest the tag pointed to at TIME (RFC 3339, or YYYY-MM-DD = end of that day UTC)
-    #[arg(long, value_name = "TIME", value_parser = timespec::parse_time)]
-    as_of: Option<jiff::Timestamp>,
-    /// Pin to the newest digest at least DURATION old (e.g. 3d, 12h)
-    #[arg(long, value_name = "DURATION", value_parser = timespec::parse_duration)]
-    min_age: Option<Duration>,
+    #[command(flatten)]
+    when: WhenArgs,
     /// Write IMAGE@DIGEST, dropping the tag (default keeps it: IMAGE:TAG@DIGEST)
     #[arg(long)]
     digest_only: bool,
@@ -148,6 +144,31 @@ struct PinArgs {
     net: NetArgs,
 }
 
+/// Which digest of a tag's history to take (`pin` and `resolve`; cgr.dev only).
+#[derive(Args)]
+struct WhenArgs {
+    /// The digest the tag pointed to at TIME (RFC 3339, or YYYY-MM-DD = end of that day UTC; cgr.dev only)
+    #[arg(long, value_name = "TIME", value_parser = timespec::parse_time)]
+    as_of: Option<jiff::Timestamp>,
+    /// The newest digest at least DURATION old (e.g. 3d, 12h; cgr.dev only)
+    #[arg(long, value_name = "DURATION", value_parser = timespec::parse_duration)]
+    min_age: Option<Duration>,
+}
+
+impl WhenArgs {
+    /// The cut-off from `--as-of` and `--min-age` (the earlier of the two).
+    fn cutoff(&self, now: jiff::Timestamp) -> Option<jiff::Timestamp> {
+        let aged = self
+            .min_age
+            .and_then(|d| jiff::SignedDuration::try_from(d).ok())
+            .and_then(|d| now.checked_sub(d).ok());
+        match (self.as_of, aged) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 #[derive(Args)]
 struct HistoryArgs {
     /// IMAGE[:TAG] on cgr.dev (tag defaults to latest)
@@ -169,12 +190,8 @@ struct HistoryArgs {
 struct ResolveArgs {
     /// IMAGE[:TAG] (tag defaults to latest)
     image: String,
-    /// The digest current at TIME (cgr.dev only)
-    #[arg(long, value_name = "TIME", value_parser = timespec::parse_time)]
-    as_of: Option<jiff::Timestamp>,
-    /// The newest digest at least DURATION old (cgr.dev only)
-    #[arg(long, value_name = "DURATION", value_parser = timespec::parse_duration)]
-    min_age: Option<Duration>,
+    #[command(flatten)]
+    when: WhenArgs,
     /// Print IMAGE@DIGEST, without the tag
     #[arg(long)]
     digest_only: bool,
@@ -397,21 +414,6 @@ fn setup_network(net: &NetArgs) -> Result<(tokio::runtime::Runtime, Client), Str
     Ok((runtime, client))
 }
 
-/// The cut-off from `--as-of` and `--min-age` (the earlier of the two).
-fn cutoff(
-    as_of: Option<jiff::Timestamp>,
-    min_age: Option<Duration>,
-    now: jiff::Timestamp,
-) -> Option<jiff::Timestamp> {
-    let aged = min_age
-        .and_then(|d| jiff::SignedDuration::try_from(d).ok())
-        .and_then(|d| now.checked_sub(d).ok());
-    match (as_of, aged) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
 fn pin(args: PinArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<ExitStatus> {
     if args.offline {
         return check_offline(&args, out, err);
@@ -429,7 +431,7 @@ fn pin(args: PinArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<Ex
     let now = jiff::Timestamp::now();
     let opts = PinOptions {
         mode,
-        cutoff: cutoff(args.as_of, args.min_age, now),
+        cutoff: args.when.cutoff(now),
         digest_only: args.digest_only,
         keep_pinned: args.keep_pinned,
         now,
@@ -623,7 +625,7 @@ fn resolve(args: ResolveArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::R
         registry: reference.registry().to_owned(),
         repository: reference.repository().to_owned(),
         tag: tag.to_owned(),
-        cutoff: cutoff(args.as_of, args.min_age, now),
+        cutoff: args.when.cutoff(now),
     };
     let answer = match runtime.block_on(resolve::resolve_one(&client, &query, now, None)) {
         (Ok(answer), _) => answer,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use emulator::{Emulator, Entry, Fault, Kind, Quirks, sha256_digest};
 use reqwest::StatusCode;
-use reqwest::blocking::{Client, Response};
+use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::Value;
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -37,6 +37,11 @@ fn token(emu: &Emulator, c: &Client, repo: &str) -> String {
         .as_str()
         .unwrap()
         .to_string()
+}
+
+/// Sends `request` with the bearer `token`.
+fn send(request: RequestBuilder, token: &str) -> Response {
+    request.bearer_auth(token).send().unwrap()
 }
 
 fn history_url(emu: &Emulator, repo: &str, tag: &str) -> String {
@@ -98,11 +103,7 @@ fn anonymous_token_flow_then_history() {
     assert_eq!(body["expires_in"], 300);
     let tok = body["token"].as_str().unwrap();
 
-    let resp = c
-        .get(history_url(&emu, "chainguard/python", "latest"))
-        .bearer_auth(tok)
-        .send()
-        .unwrap();
+    let resp = send(c.get(history_url(&emu, "chainguard/python", "latest")), tok);
     assert_eq!(resp.status(), StatusCode::OK);
     let text = resp.text().unwrap();
     assert!(
@@ -173,11 +174,7 @@ fn private_org_needs_basic_credentials() {
         .as_str()
         .unwrap()
         .to_string();
-    let resp = c
-        .get(history_url(&emu, "foo.com/base", "latest"))
-        .bearer_auth(&tok)
-        .send()
-        .unwrap();
+    let resp = send(c.get(history_url(&emu, "foo.com/base", "latest")), &tok);
     assert_eq!(resp.status(), StatusCode::OK);
 
     let expected = format!(
@@ -200,17 +197,9 @@ fn token_is_valid_for_one_repository_only() {
     let c = client();
     let tok_a = token(&emu, &c, "chainguard/a");
 
-    let ok = c
-        .get(history_url(&emu, "chainguard/a", "latest"))
-        .bearer_auth(&tok_a)
-        .send()
-        .unwrap();
+    let ok = send(c.get(history_url(&emu, "chainguard/a", "latest")), &tok_a);
     assert_eq!(ok.status(), StatusCode::OK);
-    let resp = c
-        .get(history_url(&emu, "chainguard/b", "latest"))
-        .bearer_auth(&tok_a)
-        .send()
-        .unwrap();
+    let resp = send(c.get(history_url(&emu, "chainguard/b", "latest")), &tok_a);
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert!(
         resp.headers()["www-authenticate"]
@@ -218,17 +207,15 @@ fn token_is_valid_for_one_repository_only() {
             .unwrap()
             .ends_with(r#"scope="repository:chainguard/b:pull""#)
     );
-    let resp = c
-        .head(format!("{}/v2/chainguard/b/manifests/latest", emu.url()))
-        .bearer_auth(&tok_a)
-        .send()
-        .unwrap();
+    let resp = send(
+        c.head(format!("{}/v2/chainguard/b/manifests/latest", emu.url())),
+        &tok_a,
+    );
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    let resp = c
-        .get(history_url(&emu, "chainguard/a", "latest"))
-        .bearer_auth("not-a-token")
-        .send()
-        .unwrap();
+    let resp = send(
+        c.get(history_url(&emu, "chainguard/a", "latest")),
+        "not-a-token",
+    );
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -249,11 +236,7 @@ fn history_is_capped_at_the_oldest_1000() {
     let c = client();
     let tok = token(&emu, &c, "chainguard/big");
     for tag in ["latest", "reversed"] {
-        let body: Value = c
-            .get(history_url(&emu, "chainguard/big", tag))
-            .bearer_auth(&tok)
-            .send()
-            .unwrap()
+        let body: Value = send(c.get(history_url(&emu, "chainguard/big", tag)), &tok)
             .json()
             .unwrap();
         assert_eq!(entries(&body), all[..1000], "{tag}");
@@ -264,7 +247,7 @@ fn history_is_capped_at_the_oldest_1000() {
         history_url(&emu, "chainguard/big", "latest"),
         all[2000].timestamp
     );
-    let body: Value = c.get(url).bearer_auth(&tok).send().unwrap().json().unwrap();
+    let body: Value = send(c.get(url), &tok).json().unwrap();
     assert_eq!(entries(&body), all[2000..]);
 
     let url = format!(
@@ -273,7 +256,7 @@ fn history_is_capped_at_the_oldest_1000() {
         all[100].timestamp,
         all[1500].timestamp
     );
-    let body: Value = c.get(url).bearer_auth(&tok).send().unwrap().json().unwrap();
+    let body: Value = send(c.get(url), &tok).json().unwrap();
     assert_eq!(entries(&body), all[100..1100]);
 }
 
@@ -296,7 +279,7 @@ fn start_and_end_are_inclusive_instants_and_timestamps_are_served_verbatim() {
     let tok = token(&emu, &c, "chainguard/x");
     let get = |query: &str| -> Vec<String> {
         let url = format!("{}?{query}", history_url(&emu, "chainguard/x", "latest"));
-        let resp = c.get(url).bearer_auth(&tok).send().unwrap();
+        let resp = send(c.get(url), &tok);
         assert_eq!(resp.status(), StatusCode::OK, "{query}");
         entries(&resp.json().unwrap())
             .into_iter()
@@ -332,14 +315,13 @@ fn start_and_end_are_inclusive_instants_and_timestamps_are_served_verbatim() {
     );
     assert!(get("start=2025-01-01T00:00:00Z").is_empty());
 
-    let resp = c
-        .get(format!(
+    let resp = send(
+        c.get(format!(
             "{}?start=yesterday",
             history_url(&emu, "chainguard/x", "latest")
-        ))
-        .bearer_auth(&tok)
-        .send()
-        .unwrap();
+        )),
+        &tok,
+    );
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -349,27 +331,18 @@ fn unknown_repository_and_tag() {
     emu.generate_history("chainguard/x", "latest", 1, "2024-01-01T00:00:00Z", DAY);
     let c = client();
     let tok = token(&emu, &c, "chainguard/nope");
-    let resp = c
-        .get(history_url(&emu, "chainguard/nope", "latest"))
-        .bearer_auth(&tok)
-        .send()
-        .unwrap();
+    let resp = send(c.get(history_url(&emu, "chainguard/nope", "latest")), &tok);
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(resp), "NAME_UNKNOWN");
 
     let tok = token(&emu, &c, "chainguard/x");
-    let resp = c
-        .get(history_url(&emu, "chainguard/x", "nope"))
-        .bearer_auth(&tok)
-        .send()
-        .unwrap();
+    let resp = send(c.get(history_url(&emu, "chainguard/x", "nope")), &tok);
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(resp), "MANIFEST_UNKNOWN");
-    let resp = c
-        .get(format!("{}/v2/chainguard/x/manifests/nope", emu.url()))
-        .bearer_auth(&tok)
-        .send()
-        .unwrap();
+    let resp = send(
+        c.get(format!("{}/v2/chainguard/x/manifests/nope", emu.url())),
+        &tok,
+    );
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(resp), "MANIFEST_UNKNOWN");
 }
@@ -383,7 +356,7 @@ fn manifests_by_tag_and_digest() {
     let tok = token(&emu, &c, "chainguard/m");
     let url = format!("{}/v2/chainguard/m/manifests/latest", emu.url());
 
-    let resp = c.head(&url).bearer_auth(&tok).send().unwrap();
+    let resp = send(c.head(&url), &tok);
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(
         resp.headers()["content-type"],
@@ -400,7 +373,7 @@ fn manifests_by_tag_and_digest() {
         .unwrap();
     assert!(resp.bytes().unwrap().is_empty());
 
-    let resp = c.get(&url).bearer_auth(&tok).send().unwrap();
+    let resp = send(c.get(&url), &tok);
     assert_eq!(
         resp.headers()["docker-content-digest"],
         newest.digest.as_str()
@@ -414,15 +387,14 @@ fn manifests_by_tag_and_digest() {
     );
 
     for e in &entries {
-        let resp = c
-            .get(format!(
+        let resp = send(
+            c.get(format!(
                 "{}/v2/chainguard/m/manifests/{}",
                 emu.url(),
                 e.digest
-            ))
-            .bearer_auth(&tok)
-            .send()
-            .unwrap();
+            )),
+            &tok,
+        );
         assert_eq!(resp.headers()["docker-content-digest"], e.digest.as_str());
         assert_eq!(sha256_digest(&resp.bytes().unwrap()), e.digest);
     }
@@ -437,11 +409,10 @@ fn manifests_by_tag_and_digest() {
             entries[0].clone(),
         ],
     );
-    let resp = c
-        .get(format!("{}/v2/chainguard/m/manifests/shared", emu.url()))
-        .bearer_auth(&tok)
-        .send()
-        .unwrap();
+    let resp = send(
+        c.get(format!("{}/v2/chainguard/m/manifests/shared", emu.url())),
+        &tok,
+    );
     assert_eq!(resp.headers()["docker-content-digest"], custom.as_str());
     assert_eq!(sha256_digest(&resp.bytes().unwrap()), custom);
 }
@@ -456,23 +427,13 @@ fn tags_list_paginates_with_link() {
     let tok = token(&emu, &c, "chainguard/py");
     let url = format!("{}/v2/chainguard/py/tags/list", emu.url());
 
-    let body: Value = c
-        .get(&url)
-        .bearer_auth(&tok)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let body: Value = send(c.get(&url), &tok).json().unwrap();
     assert_eq!(
         body,
         serde_json::json!({"name": "chainguard/py", "tags": ["3.11", "3.12", "latest", "latest-dev"]})
     );
 
-    let resp = c
-        .get(format!("{url}?n=3"))
-        .bearer_auth(&tok)
-        .send()
-        .unwrap();
+    let resp = send(c.get(format!("{url}?n=3")), &tok);
     assert_eq!(
         resp.headers()["link"],
         r#"</v2/chainguard/py/tags/list?n=3&last=latest>; rel="next""#
@@ -481,11 +442,7 @@ fn tags_list_paginates_with_link() {
         resp.json::<Value>().unwrap()["tags"],
         serde_json::json!(["3.11", "3.12", "latest"])
     );
-    let resp = c
-        .get(format!("{url}?n=3&last=latest"))
-        .bearer_auth(&tok)
-        .send()
-        .unwrap();
+    let resp = send(c.get(format!("{url}?n=3&last=latest")), &tok);
     assert!(resp.headers().get("link").is_none());
     assert_eq!(
         resp.json::<Value>().unwrap()["tags"],
@@ -511,18 +468,15 @@ fn status_and_rate_limit_faults_then_recovery() {
         1,
     );
     for _ in 0..2 {
-        let resp = c.get(&url).bearer_auth(&tok).send().unwrap();
+        let resp = send(c.get(&url), &tok);
         assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(resp.json::<Value>().unwrap()["errors"][0]["code"].is_string());
     }
-    let resp = c.get(&url).bearer_auth(&tok).send().unwrap();
+    let resp = send(c.get(&url), &tok);
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(resp.headers()["retry-after"], "7");
     assert_eq!(error_code(resp), "TOOMANYREQUESTS");
-    assert_eq!(
-        c.get(&url).bearer_auth(&tok).send().unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(send(c.get(&url), &tok).status(), StatusCode::OK);
 
     // Faults come before authentication, and may target the token endpoint.
     emu.inject("/token", Fault::Status(500), 1);
@@ -531,15 +485,8 @@ fn status_and_rate_limit_faults_then_recovery() {
     token(&emu, &c, "chainguard/f");
     // The pattern also sees the query.
     emu.inject("start=2030", Fault::Status(502), 1);
-    assert_eq!(
-        c.get(&url).bearer_auth(&tok).send().unwrap().status(),
-        StatusCode::OK
-    );
-    let resp = c
-        .get(format!("{url}?start=2030-01-01T00:00:00Z"))
-        .bearer_auth(&tok)
-        .send()
-        .unwrap();
+    assert_eq!(send(c.get(&url), &tok).status(), StatusCode::OK);
+    let resp = send(c.get(format!("{url}?start=2030-01-01T00:00:00Z")), &tok);
     assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
 }
 
@@ -578,10 +525,7 @@ fn reset_connection_gives_the_client_a_connection_error() {
         2,
         "reqwest must not have retried silently"
     );
-    assert_eq!(
-        c.get(&url).bearer_auth(&tok).send().unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(send(c.get(&url), &tok).status(), StatusCode::OK);
 
     // On the wire: not a single byte of a response, then a reset (or at least a close).
     emu.inject("/_chainguard/history/", Fault::ResetConnection, 1);
@@ -609,16 +553,10 @@ fn delay_and_latency() {
     let url = history_url(&emu, "chainguard/d", "latest");
     emu.inject("/history/", Fault::Delay(Duration::from_millis(300)), 1);
     let t = Instant::now();
-    assert_eq!(
-        c.get(&url).bearer_auth(&tok).send().unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(send(c.get(&url), &tok).status(), StatusCode::OK);
     assert!(t.elapsed() >= Duration::from_millis(300));
     let t = Instant::now();
-    assert_eq!(
-        c.get(&url).bearer_auth(&tok).send().unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(send(c.get(&url), &tok).status(), StatusCode::OK);
     assert!(t.elapsed() < Duration::from_millis(300));
 
     let slow = Emulator::start_with_latency(Duration::from_millis(100));
@@ -635,16 +573,10 @@ fn truncated_json_is_a_200_that_does_not_parse() {
     let c = client();
     let tok = token(&emu, &c, "chainguard/t");
     let url = history_url(&emu, "chainguard/t", "latest");
-    let full = c
-        .get(&url)
-        .bearer_auth(&tok)
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let full = send(c.get(&url), &tok).text().unwrap();
 
     emu.inject("/_chainguard/history/", Fault::TruncatedJson, 1);
-    let resp = c.get(&url).bearer_auth(&tok).send().unwrap();
+    let resp = send(c.get(&url), &tok);
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["content-type"], "application/json");
     let cut = resp.text().unwrap();
@@ -678,11 +610,7 @@ fn quirks_change_the_response_shape() {
     );
     let tok = body["access_token"].as_str().unwrap().to_string();
 
-    let body: Value = c
-        .get(history_url(&emu, "chainguard/q", "latest"))
-        .bearer_auth(&tok)
-        .send()
-        .unwrap()
+    let body: Value = send(c.get(history_url(&emu, "chainguard/q", "latest")), &tok)
         .json()
         .unwrap();
     let got: Vec<(&str, &str)> = body["history"]
@@ -705,11 +633,10 @@ fn quirks_change_the_response_shape() {
         ]
     );
 
-    let resp = c
-        .get(format!("{}/v2/chainguard/q/manifests/latest", emu.url()))
-        .bearer_auth(&tok)
-        .send()
-        .unwrap();
+    let resp = send(
+        c.get(format!("{}/v2/chainguard/q/manifests/latest", emu.url())),
+        &tok,
+    );
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(resp.headers().get("docker-content-digest").is_none());
     assert_eq!(sha256_digest(&resp.bytes().unwrap()), all[2].digest);
@@ -718,11 +645,10 @@ fn quirks_change_the_response_shape() {
         bad_digest: Some(bad.clone()),
         ..Quirks::default()
     });
-    let resp = c
-        .head(format!("{}/v2/chainguard/q/manifests/latest", emu.url()))
-        .bearer_auth(&tok)
-        .send()
-        .unwrap();
+    let resp = send(
+        c.head(format!("{}/v2/chainguard/q/manifests/latest", emu.url())),
+        &tok,
+    );
     assert_eq!(resp.headers()["docker-content-digest"], bad.as_str());
 
     // Tokens are honoured for exactly `expires_in` seconds.
@@ -737,11 +663,10 @@ fn quirks_change_the_response_shape() {
         .json()
         .unwrap();
     assert_eq!(body["expires_in"], 0);
-    let resp = c
-        .get(history_url(&emu, "chainguard/q", "latest"))
-        .bearer_auth(body["token"].as_str().unwrap())
-        .send()
-        .unwrap();
+    let resp = send(
+        c.get(history_url(&emu, "chainguard/q", "latest")),
+        body["token"].as_str().unwrap(),
+    );
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
 

@@ -913,29 +913,22 @@ def display_path(path, root):
     return path if rel.startswith("..") else rel
 
 
+def field(path, key):
+    """The value after the first `key` line of a `key: value` or `key=value` file, or None."""
+    try:
+        for line in open(path):
+            if line.startswith(key):
+                return line[len(key):].lstrip(" \t:=").strip()
+    except OSError:
+        pass
+    return None
+
+
 def machine_table():
-    cpu = platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = "?"
-    try:
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemTotal"):
-                mem = "%.1f GiB" % (int(line.split()[1]) / 1024 / 1024)
-    except OSError:
-        pass
-    osname = "?"
-    try:
-        for line in open("/etc/os-release"):
-            if line.startswith("PRETTY_NAME="):
-                osname = line.split("=", 1)[1].strip().strip('"')
-    except OSError:
-        pass
+    cpu = field("/proc/cpuinfo", "model name") or platform.machine()
+    total_kb = field("/proc/meminfo", "MemTotal")
+    mem = "%.1f GiB" % (int(total_kb.split()[0]) / 1024 / 1024) if total_kb else "?"
+    osname = (field("/etc/os-release", "PRETTY_NAME") or "?").strip('"')
     rows = [("CPU", "%s, `nproc` = %s" % (cpu, os.cpu_count() if not hasattr(os, "sched_getaffinity") else len(os.sched_getaffinity(0)))),
             ("memory", mem), ("kernel", "%s %s" % (platform.system(), platform.release())), ("OS", osname)]
     return rows
