@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -78,10 +78,6 @@ impl Cache {
 
     pub fn new(dir: PathBuf) -> Self {
         Cache { dir }
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     fn path(&self, kind: &str, key: &str) -> PathBuf {

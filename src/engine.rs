@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 
+use crate::ExitStatus;
 use crate::cache::{Cache, HistoryRecord};
 use crate::digest::Digest;
 use crate::dockerfile::{self, ImageRef, RefState};
@@ -52,15 +53,6 @@ pub struct ScanReport {
     pub files: Vec<FileScan>,
     /// Directories given on the command line that held no Dockerfile.
     pub empty_dirs: Vec<PathBuf>,
-}
-
-impl ScanReport {
-    /// Whether any file failed or any reference is invalid.
-    pub fn has_errors(&self) -> bool {
-        self.files
-            .iter()
-            .any(|f| f.error.is_some() || f.refs.iter().any(|r| r.state == RefState::Invalid))
-    }
 }
 
 /// What walking found besides files.
@@ -291,6 +283,23 @@ impl Tally {
             self.files_with_findings += 1;
         }
     }
+
+    /// The exit status: errors outrank findings (`--check`: a reference to pin or update;
+    /// `--diff`: a file that would change).
+    pub fn exit_status(&self, mode: PinMode) -> ExitStatus {
+        let findings = match mode {
+            PinMode::Check => self.summary.pinned + self.summary.updated > 0,
+            PinMode::Diff => self.changed > 0,
+            PinMode::Write => false,
+        };
+        if self.summary.errors > 0 {
+            ExitStatus::Error
+        } else if findings {
+            ExitStatus::Findings
+        } else {
+            ExitStatus::Success
+        }
+    }
 }
 
 /// The outcome of a `pin` run.
@@ -311,16 +320,6 @@ impl PinReport {
             tally.add(file);
         }
         tally
-    }
-
-    /// References that would change: the findings of `--check`.
-    pub fn findings(&self) -> impl Iterator<Item = (&FilePlan, &RefPlan)> {
-        self.files.iter().flat_map(|f| {
-            f.refs
-                .iter()
-                .filter(|r| matches!(r.status, Status::Pinned | Status::Updated))
-                .map(move |r| (f, r))
-        })
     }
 }
 
@@ -465,9 +464,6 @@ fn plan_ref(
     edits: &mut Vec<Edit>,
 ) -> RefPlan {
     let mut plan = plan_offline_ref(found);
-    if plan.status == Status::Pinned {
-        plan.digest_after = None;
-    }
     let Some(query) = query_for(&plan.found, opts) else {
         return plan;
     };

@@ -337,7 +337,7 @@ fn check_offline(
     if args.report.is_some() || args.format == PinFormat::Github {
         let plan = engine::plan_offline(engine::scan_paths(&args.paths));
         render_pin(&plan, PinMode::Check, args, false, out, err)?;
-        return Ok(exit_for(&plan, PinMode::Check));
+        return Ok(plan.tally().exit_status(PinMode::Check));
     }
     if args.format == PinFormat::Json {
         let mut doc = report::JsonFiles::begin(out)?;
@@ -363,14 +363,7 @@ fn check_offline(
             report::pin_text_summary(&tally, PinMode::Check, err)?;
         }
     }
-    let s = tally.summary;
-    Ok(if s.errors > 0 {
-        ExitStatus::Error
-    } else if s.pinned + s.updated > 0 {
-        ExitStatus::Findings
-    } else {
-        ExitStatus::Success
-    })
+    Ok(tally.exit_status(PinMode::Check))
 }
 
 /// Sets up `-v` logging, the runtime and the registry client; `None` after reporting why not.
@@ -461,7 +454,7 @@ fn pin(args: PinArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<Ex
     }
     .enabled(io::stdout().is_terminal());
     render_pin(&report, mode, &args, color, out, err)?;
-    Ok(exit_for(&report, mode))
+    Ok(report.tally().exit_status(mode))
 }
 
 fn render_pin(
@@ -498,22 +491,6 @@ fn render_pin(
             }
             Ok(())
         }
-    }
-}
-
-fn exit_for(report: &engine::PinReport, mode: PinMode) -> ExitStatus {
-    let summary = report.summary();
-    let findings = match mode {
-        PinMode::Check => report.findings().next().is_some(),
-        PinMode::Diff => report.files.iter().any(|f| f.changed),
-        PinMode::Write => false,
-    };
-    if summary.errors > 0 {
-        ExitStatus::Error
-    } else if findings {
-        ExitStatus::Findings
-    } else {
-        ExitStatus::Success
     }
 }
 

@@ -317,8 +317,8 @@ fn is_domain_component(component: &str) -> bool {
     }
 }
 
-/// `[\w][\w.-]{0,127}`
-fn is_tag(tag: &str) -> bool {
+/// The distribution grammar's tag: `[\w][\w.-]{0,127}`.
+pub(crate) fn is_tag(tag: &str) -> bool {
     let word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
     let bytes = tag.as_bytes();
     !bytes.is_empty()

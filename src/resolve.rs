@@ -158,12 +158,7 @@ async fn from_history(
         let newer = history::all_entries(&source, Some(record.until), query.cutoff).await?;
         let mut entries = record.entries.clone();
         entries.extend(newer);
-        entries.sort_by(|a, b| {
-            a.updated_at
-                .cmp(&b.updated_at)
-                .then_with(|| a.digest.cmp(&b.digest))
-        });
-        entries.dedup_by(|a, b| a.updated_at == b.updated_at && a.digest == b.digest);
+        history::sort_dedup(&mut entries);
         let merged = HistoryRecord {
             until: settled_until(&entries, query.cutoff, now).max(record.until),
             entries,

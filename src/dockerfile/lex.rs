@@ -200,12 +200,9 @@ pub(super) fn split_whitespace(line: &[u8], range: Range<usize>) -> Vec<Range<us
             _ => {}
         }
     }
+    // After trailing whitespace Go's regexp Split yields an empty word; it carries no reference.
     if let Some(s) = start {
         words.push(s..range.end);
-    } else if range.is_empty() {
-        return words;
-    } else if is_ascii_ws(line[range.end - 1]) {
-        // Go's regexp Split yields a trailing empty word; it carries no reference.
     }
     words
 }

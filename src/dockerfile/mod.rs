@@ -463,7 +463,8 @@ impl<R: Read> Scanner<R> {
         position: Position,
         ignored: bool,
     ) -> ImageRef {
-        let text = self.intern(lexed);
+        let mut found = self.located(instruction, lexed, RefState::Unpinned);
+        let text = found.original.clone();
         let state = if position == Position::From && &*text == "scratch" {
             RefState::Scratch
         } else if instruction != Instruction::Arg && self.is_stage(&text, position) {
@@ -473,7 +474,7 @@ impl<R: Read> Scanner<R> {
         } else {
             RefState::Unpinned
         };
-        let mut found = self.located(instruction, lexed, state);
+        found.state = state;
         if state.is_image() {
             match self.parse(&text) {
                 Ok(reference) => {
@@ -515,25 +516,30 @@ impl<R: Read> Scanner<R> {
 
     /// Builds an [`ImageRef`] at the file position of `lexed`.
     /// The shared copy of `lexed`'s text.
-    fn intern(&mut self, lexed: &Lexed) -> Arc<str> {
+    /// Also whether the text is UTF-8 as it stands (not cut inside a character).
+    fn intern(&mut self, lexed: &Lexed) -> (Arc<str>, bool) {
         let text = String::from_utf8_lossy(&lexed.text);
+        let whole = matches!(text, std::borrow::Cow::Borrowed(_));
         if let Some((known, _)) = self.texts.get_key_value(&*text) {
-            return known.clone();
+            return (known.clone(), whole);
         }
         let text: Arc<str> = text.into();
         self.texts.insert(text.clone(), None);
-        text
+        (text, whole)
     }
 
-    /// `text` parsed as a reference, parsed once per distinct text.
+    /// `text` (interned) parsed as a reference, parsed once per distinct text.
     fn parse(&mut self, text: &Arc<str>) -> Parsed {
-        let slot = self.texts.entry(text.clone()).or_default();
-        slot.get_or_insert_with(|| Reference::parse(text).map(Arc::new))
-            .clone()
+        match self.texts.get_mut(&**text) {
+            Some(slot) => slot
+                .get_or_insert_with(|| Reference::parse(text).map(Arc::new))
+                .clone(),
+            None => Reference::parse(text).map(Arc::new),
+        }
     }
 
     fn located(&mut self, instruction: Instruction, lexed: &Lexed, state: RefState) -> ImageRef {
-        let original = self.intern(lexed);
+        let (original, whole) = self.intern(lexed);
         let segments = &self.lines.segments;
         let first = lexed.offsets.first().copied().unwrap_or(0);
         let last = lexed.offsets.last().copied().unwrap_or(first);
@@ -546,7 +552,7 @@ impl<R: Read> Scanner<R> {
             .filter(|_| std::ptr::eq(start_seg, end_seg))
             // BuildKit splits flags at the bytes 0x85 and 0xA0 even inside a character: such a
             // word is not text in the file, so it has no span to rewrite.
-            .filter(|_| std::str::from_utf8(&lexed.text).is_ok())
+            .filter(|_| whole)
             .map(|r| start..start + r.len());
         let column = self
             .lines

@@ -30,7 +30,7 @@ impl OciError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
     /// The registry answered with an error status.
-    #[error("{}", http_message(.registry, .repository, .url, *.status, .oci))]
+    #[error("{}", http_message(.registry, .url, *.status, .oci))]
     Status {
         registry: String,
         repository: String,
@@ -91,13 +91,7 @@ impl RegistryError {
     }
 }
 
-fn http_message(
-    registry: &str,
-    repository: &str,
-    url: &str,
-    status: u16,
-    oci: &OciError,
-) -> String {
+fn http_message(registry: &str, url: &str, status: u16, oci: &OciError) -> String {
     let what = match status {
         401 => "authentication failed (check credentials)",
         403 => "access denied",
@@ -111,7 +105,6 @@ fn http_message(
         (Some(code), _) => format!(" {code}"),
         _ => String::new(),
     };
-    let _ = repository;
     format!("{what} ({status}{code}) from {registry}: {url}")
 }
 

@@ -269,13 +269,18 @@ pub async fn all_entries<S: HistorySource>(
     all.retain(|e| {
         start.is_none_or(|s| e.updated_at >= s) && end.is_none_or(|x| e.updated_at <= x)
     });
-    all.sort_by(|a, b| {
+    sort_dedup(&mut all);
+    Ok(all)
+}
+
+/// Oldest first (then by digest), each (time, digest) once: pages and cached records overlap.
+pub fn sort_dedup(entries: &mut Vec<HistoryEntry>) {
+    entries.sort_by(|a, b| {
         a.updated_at
             .cmp(&b.updated_at)
             .then_with(|| a.digest.cmp(&b.digest))
     });
-    all.dedup_by(|a, b| a.updated_at == b.updated_at && a.digest == b.digest);
-    Ok(all)
+    entries.dedup_by(|a, b| a.updated_at == b.updated_at && a.digest == b.digest);
 }
 
 #[cfg(test)]

@@ -18,18 +18,10 @@ use reqwest::{Method, Url};
 
 use super::error::truncate;
 use super::{Client, RegistryError};
+use crate::reference::is_tag;
 
 /// The most `tags/list` pages one listing reads (a million tags at 1000 a page).
 pub const MAX_PAGES: usize = 1000;
-
-/// Every tag of `registry/repository`, in the order the registry listed them, each once.
-pub async fn list_tags(
-    client: &Client,
-    registry: &str,
-    repository: &str,
-) -> Result<Vec<String>, RegistryError> {
-    list_tags_paged(client, registry, repository, None).await
-}
 
 /// Like [`list_tags`], asking for `page_size` tags per page (`n`) when given.
 pub async fn list_tags_paged(
@@ -198,15 +190,6 @@ fn next_path(base: &str, current: &str, link: &str, list_path: &str) -> Result<S
 }
 
 /// The tag grammar: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-fn is_tag(tag: &str) -> bool {
-    let word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
-    let bytes = tag.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 128
-        && word(&bytes[0])
-        && bytes.iter().all(|b| word(b) || *b == b'.' || *b == b'-')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

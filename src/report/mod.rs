@@ -10,8 +10,7 @@ pub use github::{pin_github, step_summary};
 pub use json::{JsonFiles, history_json, list_json, pin_json};
 pub use tags::{tags_json, tags_markdown, tags_text};
 pub use text::{
-    PinText, empty_dirs, history_text, list_text, list_text_file, pin_text, pin_text_file,
-    pin_text_summary,
+    PinText, empty_dirs, history_text, list_text_file, pin_text, pin_text_file, pin_text_summary,
 };
 
 use std::path::Path;

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use super::display_path;
 use crate::diff::colorize;
 use crate::dockerfile::RefState;
-use crate::engine::{FileError, FilePlan, FileScan, PinMode, PinReport, ScanReport, Status, Tally};
+use crate::engine::{FileError, FilePlan, FileScan, PinMode, PinReport, Status, Tally};
 use crate::registry::history::HistoryEntry;
 
 fn file_error(err: &mut dyn Write, path: &str, error: &FileError) -> io::Result<()> {
@@ -22,14 +22,6 @@ pub fn empty_dirs(err: &mut dyn Write, dirs: &[std::path::PathBuf]) -> io::Resul
         writeln!(err, "warning: {}: no Dockerfiles found", display_path(dir))?;
     }
     Ok(())
-}
-
-/// `list`: every reference with its state; errors to `err`.
-pub fn list_text(report: &ScanReport, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<()> {
-    for file in &report.files {
-        list_text_file(file, out, err)?;
-    }
-    empty_dirs(err, &report.empty_dirs)
 }
 
 /// `list` for one file.
