@@ -130,7 +130,7 @@ pub async fn resolve_one(
             };
             (Err(e), None)
         }
-        Err(Lookup::Registry(e)) => (Err(with_location(e, query)), None),
+        Err(Lookup::Registry(e)) => (Err(e), None),
     }
 }
 
@@ -149,24 +149,29 @@ async fn from_history(
         repository: &query.repository,
         tag: &query.tag,
     };
-    if let Some(record) = cached {
-        if query.cutoff.is_some_and(|c| c <= record.until) {
+    match cached {
+        // Everything up to the cut-off is in the record: the answer is there, or the cut-off is
+        // older than the record and only a fresh lookup can answer.
+        Some(record) if query.cutoff.is_some_and(|c| c <= record.until) => {
             if let Some(window) = window_within(record, query.cutoff) {
                 return Ok((window, record.clone()));
             }
         }
-        let newer = history::all_entries(&source, Some(record.until), query.cutoff).await?;
-        let mut entries = record.entries.clone();
-        entries.extend(newer);
-        history::sort_dedup(&mut entries);
-        let merged = HistoryRecord {
-            until: settled_until(&entries, query.cutoff, now).max(record.until),
-            entries,
-            from: record.from,
-        };
-        if let Some(window) = window_within(&merged, query.cutoff) {
-            return Ok((window, merged));
+        Some(record) => {
+            let newer = history::all_entries(&source, Some(record.until), query.cutoff).await?;
+            let mut entries = record.entries.clone();
+            entries.extend(newer);
+            history::sort_dedup(&mut entries);
+            let merged = HistoryRecord {
+                until: settled_until(&entries, query.cutoff, now).max(record.until),
+                entries,
+                from: record.from,
+            };
+            if let Some(window) = window_within(&merged, query.cutoff) {
+                return Ok((window, merged));
+            }
         }
+        None => {}
     }
     let window = history::newest_at_or_before(&source, query.cutoff, now).await?;
     let record = HistoryRecord {
@@ -207,26 +212,6 @@ fn window_within(record: &HistoryRecord, cutoff: Option<Timestamp>) -> Option<Wi
         entries,
         start: record.from,
     })
-}
-
-/// Fills in where a strategy-level error happened.
-fn with_location(e: RegistryError, query: &Query) -> RegistryError {
-    match e {
-        RegistryError::InvalidResponse {
-            registry,
-            url,
-            detail,
-        } if registry.is_empty() => RegistryError::InvalidResponse {
-            registry: query.registry.clone(),
-            url: if url.is_empty() {
-                format!("/v2/{}/_chainguard/history/{}", query.repository, query.tag)
-            } else {
-                url
-            },
-            detail,
-        },
-        other => other,
-    }
 }
 
 /// Resolves every query concurrently; `progress(done, total)` is called as each finishes, and

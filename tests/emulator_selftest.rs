@@ -596,6 +596,7 @@ fn quirks_change_the_response_shape() {
         omit_content_digest: true,
         bad_digest: Some(bad.clone()),
         expires_in: None,
+        ignore_range: false,
     });
     let c = client();
     let body: Value = c

@@ -716,6 +716,42 @@ fn endpoint_refuses_plain_http_to_a_non_loopback_host() {
         ));
 }
 
+/// A server whose pages ignore `start`/`end` never gets further than its first page: `history`
+/// and `pin` stop with an error naming the registry and the history path.
+#[test]
+fn history_pages_that_do_not_advance_are_an_error_naming_where() {
+    let emu = Emulator::start();
+    emu.generate_history(
+        "chainguard/go",
+        "latest",
+        2500,
+        "2024-01-01T00:00:00Z",
+        HOUR,
+    );
+    emu.set_quirks(Quirks {
+        ignore_range: true,
+        ..Quirks::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let where_ =
+        "cgr.dev: /v2/chainguard/go/_chainguard/history/latest: tag history pages do not advance";
+    digestpin(dir.path(), &emu)
+        .args(["history", "cgr.dev/chainguard/go"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(where_));
+    write(
+        dir.path(),
+        "Dockerfile",
+        b"FROM cgr.dev/chainguard/go:latest\n",
+    );
+    digestpin(dir.path(), &emu)
+        .args(["pin", "--no-cache"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(where_));
+}
+
 #[test]
 fn history_lists_every_page_oldest_first() {
     let emu = Emulator::start();
@@ -903,6 +939,46 @@ fn warm_cache_rerun_costs_one_request_per_image_and_sees_new_builds() {
         .assert()
         .success();
     assert_eq!(emu.count(Kind::Token), 3);
+}
+
+/// A cut-off older than everything in the cached record cannot be answered from the cache, and
+/// there is nothing newer to fetch up to it: no request asks for a range that ends before it
+/// starts.
+#[test]
+fn a_cut_off_older_than_the_cache_asks_no_empty_range() {
+    let emu = Emulator::start();
+    nightly(&emu, "chainguard/go", "latest");
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "Dockerfile",
+        b"FROM cgr.dev/chainguard/go:latest\n",
+    );
+    digestpin(dir.path(), &emu)
+        .args(["pin", "--check"])
+        .assert()
+        .code(1);
+    emu.clear_requests();
+    let before = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * 10);
+    digestpin(dir.path(), &emu)
+        .args(["pin", "--diff", "--as-of", &before.to_string()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cgr.dev/chainguard/go:latest"));
+    let param = |query: &str, key: &str| -> Option<jiff::Timestamp> {
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+            .map(|v| v.parse().unwrap())
+    };
+    let requests = emu.requests();
+    assert!(!requests.is_empty());
+    for r in &requests {
+        let query = r.query.as_deref().unwrap_or("");
+        if let (Some(start), Some(end)) = (param(query, "start"), param(query, "end")) {
+            assert!(start <= end, "{r:?}");
+        }
+    }
 }
 
 #[test]

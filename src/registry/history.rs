@@ -55,6 +55,15 @@ pub trait HistorySource {
         start: Option<Timestamp>,
         end: Option<Timestamp>,
     ) -> impl std::future::Future<Output = Result<Vec<HistoryEntry>, RegistryError>>;
+
+    /// The error for pages that do not advance, naming where they came from.
+    fn stalled(&self, detail: &str) -> RegistryError {
+        RegistryError::InvalidResponse {
+            registry: String::new(),
+            url: String::new(),
+            detail: detail.to_owned(),
+        }
+    }
 }
 
 /// The history of one tag through a [`Client`].
@@ -66,6 +75,14 @@ pub struct TagHistory<'a> {
 }
 
 impl HistorySource for TagHistory<'_> {
+    fn stalled(&self, detail: &str) -> RegistryError {
+        RegistryError::InvalidResponse {
+            registry: self.registry.to_owned(),
+            url: format!("/v2/{}/_chainguard/history/{}", self.repository, self.tag),
+            detail: detail.to_owned(),
+        }
+    }
+
     async fn page(
         &self,
         start: Option<Timestamp>,
@@ -228,11 +245,9 @@ pub async fn newest_at_or_before<S: HistorySource>(
             (false, None) => return Err(Lookup::NoEntry),
             (true, Some(b)) if start.is_none_or(|s| b > s) => start = Some(b),
             (true, _) => {
-                return Err(Lookup::Registry(RegistryError::InvalidResponse {
-                    registry: String::new(),
-                    url: String::new(),
-                    detail: "tag history pages do not advance (over 1000 entries in one instant, or the server ignores start/end)".into(),
-                }));
+                return Err(Lookup::Registry(source.stalled(
+                    "tag history pages do not advance (over 1000 entries in one instant, or the server ignores start/end)",
+                )));
             }
         }
     }
@@ -257,11 +272,7 @@ pub async fn all_entries<S: HistorySource>(
         match (full, newest) {
             (true, Some(n)) if from.is_none_or(|f| n > f) => from = Some(n),
             (true, _) => {
-                return Err(RegistryError::InvalidResponse {
-                    registry: String::new(),
-                    url: String::new(),
-                    detail: "tag history pages do not advance".into(),
-                });
+                return Err(source.stalled("tag history pages do not advance"));
             }
             (false, _) => break,
         }

@@ -157,6 +157,8 @@ pub struct Quirks {
     /// `expires_in` of token responses (omitted when `None`); tokens stop being accepted after
     /// that many seconds (300 when `None`).
     pub expires_in: Option<u64>,
+    /// History pages ignore `start` and `end` (always the oldest 1000 entries).
+    pub ignore_range: bool,
 }
 
 impl Default for Quirks {
@@ -168,6 +170,7 @@ impl Default for Quirks {
             omit_content_digest: false,
             bad_digest: None,
             expires_in: Some(300),
+            ignore_range: false,
         }
     }
 }
@@ -933,7 +936,10 @@ fn history_body(
     let mut selected: Vec<(usize, &Stored)> = history
         .iter()
         .enumerate()
-        .filter(|(_, s)| start.is_none_or(|t| s.at >= t) && end.is_none_or(|t| s.at <= t))
+        .filter(|(_, s)| {
+            inner.quirks.ignore_range
+                || start.is_none_or(|t| s.at >= t) && end.is_none_or(|t| s.at <= t)
+        })
         .collect();
     selected.sort_by_key(|(_, s)| s.at);
     selected.truncate(HISTORY_LIMIT);
