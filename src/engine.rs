@@ -13,7 +13,9 @@ use crate::digest::Digest;
 use crate::dockerfile::{self, ImageRef, RefState};
 use crate::files;
 use crate::registry::Client;
-use crate::resolve::{self, Query, Resolutions};
+use crate::resolve::{
+    self, Existence, HistoryAnswer, Query, Resolution, Resolutions, Target, TimeSource, When,
+};
 use crate::rewrite::{self, Edit};
 
 /// A problem with a whole file: unreadable, not text, or a Dockerfile BuildKit would reject.
@@ -202,6 +204,10 @@ pub enum Status {
     /// A stale digest was (or would be) replaced.
     Updated,
     Unchanged,
+    /// Pinned to a digest younger than `--min-age`: kept (a cooldown never moves a pin back).
+    Young,
+    /// The pinned digest does not exist in the registry.
+    Missing,
     Skipped,
     Error,
 }
@@ -213,12 +219,28 @@ pub struct RefPlan {
     pub status: Status,
     /// Why it was skipped or failed.
     pub reason: Option<String>,
-    /// For a stale pin, how far behind it is (`3 rebuilds behind, replaced 12 days ago`).
-    pub behind: Option<String>,
+    /// What a person needs to know besides the status: how far behind a stale pin is (`3
+    /// rebuilds behind, replaced 12 days ago`), how young a young one is, why one was skipped.
+    pub detail: Option<String>,
     pub digest_before: Option<Digest>,
     pub digest_after: Option<Digest>,
     /// When `digest_after` was published, when the registry says.
     pub updated_at: Option<String>,
+    /// Where `updated_at` came from.
+    pub time_source: Option<TimeSource>,
+    /// A young pin that a cooldown pull policy would deny (`--enforce-min-age`): a finding.
+    pub denied: bool,
+}
+
+impl RefPlan {
+    /// Whether `--check` reports it: a reference to pin or update, a missing digest, or a pin a
+    /// cooldown policy would deny.
+    pub fn is_finding(&self) -> bool {
+        matches!(
+            self.status,
+            Status::Pinned | Status::Updated | Status::Missing
+        ) || self.denied
+    }
 }
 
 /// One file's plan.
@@ -243,6 +265,8 @@ pub struct Summary {
     pub pinned: usize,
     pub updated: usize,
     pub unchanged: usize,
+    pub young: usize,
+    pub missing: usize,
     pub skipped: usize,
     pub errors: usize,
 }
@@ -251,8 +275,10 @@ pub struct Summary {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Tally {
     pub summary: Summary,
-    /// Files with a reference to pin or update.
+    /// Files with a finding (a reference to pin or update, a missing digest, a denied pin).
     pub files_with_findings: usize,
+    /// References `--check` reports.
+    pub findings: usize,
     /// Files rewritten (or that would be).
     pub changed: usize,
 }
@@ -274,21 +300,26 @@ impl Tally {
                 Status::Pinned => s.pinned += 1,
                 Status::Updated => s.updated += 1,
                 Status::Unchanged => s.unchanged += 1,
+                Status::Young => s.young += 1,
+                Status::Missing => s.missing += 1,
                 Status::Skipped => s.skipped += 1,
                 Status::Error => s.errors += 1,
             }
-            finding |= matches!(r.status, Status::Pinned | Status::Updated);
+            if r.is_finding() {
+                self.findings += 1;
+                finding = true;
+            }
         }
         if finding {
             self.files_with_findings += 1;
         }
     }
 
-    /// The exit status: errors outrank findings (`--check`: a reference to pin or update;
-    /// `--diff`: a file that would change).
+    /// The exit status: errors outrank findings (`--check`: a reference to pin or update, a
+    /// missing digest, a denied pin; `--diff`: a file that would change).
     pub fn exit_status(&self, mode: PinMode) -> ExitStatus {
         let findings = match mode {
-            PinMode::Check => self.summary.pinned + self.summary.updated > 0,
+            PinMode::Check => self.findings > 0,
             PinMode::Diff => self.changed > 0,
             PinMode::Write => false,
         };
@@ -373,10 +404,12 @@ fn plan_offline_ref(found: ImageRef) -> RefPlan {
         found,
         status,
         reason,
-        behind: None,
+        detail: None,
         digest_before,
         digest_after,
         updated_at: None,
+        time_source: None,
+        denied: false,
     }
 }
 
@@ -395,8 +428,12 @@ pub enum PinMode {
 #[derive(Debug, Clone)]
 pub struct PinOptions {
     pub mode: PinMode,
-    /// Pin to the digest current at this time (`--as-of`, `--min-age`).
-    pub cutoff: Option<Timestamp>,
+    /// Which digest of each tag (`--as-of`, `--min-age`).
+    pub when: When,
+    /// `--min-age`, for messages about young pins.
+    pub min_age: Option<jiff::SignedDuration>,
+    /// A pin younger than `--min-age` is a finding and is moved back (`--enforce-min-age`).
+    pub enforce_min_age: bool,
     /// Write `IMAGE@DIGEST`, dropping the tag.
     pub digest_only: bool,
     /// Leave references that already carry a digest untouched.
@@ -406,21 +443,55 @@ pub struct PinOptions {
     pub jobs: usize,
 }
 
+/// What planning a reference needs.
+enum Need {
+    /// Nothing from the network: its offline plan stands.
+    Nothing,
+    /// Nothing can be asked: `--as-of` on a registry without tag history, for a reference
+    /// without a digest.
+    NoHistory,
+    Ask(Query),
+}
+
+/// The question a reference needs answered, if any.
+fn need(found: &ImageRef, opts: &PinOptions) -> Need {
+    if !matches!(found.state, RefState::Pinned | RefState::Unpinned) || found.span.is_none() {
+        return Need::Nothing;
+    }
+    let Some(reference) = found.reference.as_ref() else {
+        return Need::Nothing;
+    };
+    if found.state == RefState::Pinned && opts.keep_pinned {
+        return Need::Nothing;
+    }
+    let (registry, repository) = (reference.registry(), reference.repository());
+    let Some(tag) = reference.lookup_tag() else {
+        // A digest and no tag: nothing to follow, but it must exist.
+        return match reference.digest() {
+            Some(digest) => Need::Ask(Query {
+                registry: registry.to_owned(),
+                repository: repository.to_owned(),
+                target: Target::Digest(digest.clone()),
+            }),
+            None => Need::Nothing,
+        };
+    };
+    if matches!(opts.when, When::AsOf(_)) && !resolve::has_tag_history(registry) {
+        return match reference.digest() {
+            // Already reproducible: unchanged.
+            Some(_) => Need::Nothing,
+            None => Need::NoHistory,
+        };
+    }
+    Need::Ask(Query::tag(registry, repository, tag, opts.when))
+}
+
 /// The query a reference needs answered, if any.
 fn query_for(found: &ImageRef, opts: &PinOptions) -> Option<Query> {
-    if !matches!(found.state, RefState::Pinned | RefState::Unpinned) || found.span.is_none() {
-        return None;
+    match need(found, opts) {
+        Need::Ask(query) => Some(query),
+        _ => None,
     }
-    let reference = found.reference.as_ref()?;
-    if found.state == RefState::Pinned && opts.keep_pinned {
-        return None;
-    }
-    Some(Query {
-        registry: reference.registry().to_owned(),
-        repository: reference.repository().to_owned(),
-        tag: reference.lookup_tag()?.to_owned(),
-        cutoff: opts.cutoff,
-    })
 }
 
 /// Decides, from the answers, what happens to every reference of a file, and its edits. A file
@@ -444,16 +515,34 @@ pub fn plan_file(file: FileScan, answers: &Resolutions, opts: &PinOptions) -> Fi
         .filter(|r| r.state.is_image())
         .map(|found| plan_ref(found, answers, opts, &mut edits))
         .collect();
-    if refs.iter().any(|r| r.status == Status::Error) {
-        edits.clear();
-    }
-    FilePlan {
+    let mut plan = FilePlan {
         path: file.path,
         changed: false,
         error: None,
         refs,
         edits,
         diff: String::new(),
+    };
+    if plan.refs.iter().any(|r| r.status == Status::Error) {
+        plan.not_written("another reference in this file failed");
+    }
+    plan
+}
+
+impl FilePlan {
+    /// The file is not (or would not be) written: no edits, and none of its references is
+    /// reported as pinned or updated.
+    pub fn not_written(&mut self, why: &str) {
+        self.edits.clear();
+        self.changed = false;
+        self.diff.clear();
+        for r in &mut self.refs {
+            if matches!(r.status, Status::Pinned | Status::Updated) {
+                r.status = Status::Skipped;
+                r.reason = Some("not-written".into());
+                r.detail = Some(format!("file not written: {why}"));
+            }
+        }
     }
 }
 
@@ -464,43 +553,241 @@ fn plan_ref(
     edits: &mut Vec<Edit>,
 ) -> RefPlan {
     let mut plan = plan_offline_ref(found);
-    let Some(query) = query_for(&plan.found, opts) else {
-        return plan;
+    let query = match need(&plan.found, opts) {
+        Need::Nothing => return plan,
+        Need::NoHistory => {
+            let registry = plan.found.reference.as_ref().map_or("", |r| r.registry());
+            plan.status = Status::Skipped;
+            plan.reason = Some("no-history".into());
+            plan.detail = Some(format!(
+                "registry {registry} keeps no tag history, so --as-of cannot apply; left unpinned"
+            ));
+            return plan;
+        }
+        Need::Ask(query) => query,
     };
     let (Some(reference), Some(span)) = (plan.found.reference.clone(), plan.found.span.clone())
     else {
         return plan;
     };
-    match answers.get(&query) {
-        None => {
-            plan.status = Status::Error;
-            plan.reason = Some("not resolved".into());
+    let answer = match answers.get(&query) {
+        None => Err("not resolved".to_owned()),
+        Some(Err(e)) => Err(e.to_string()),
+        Some(Ok(answer)) => Ok(answer),
+    };
+    let decision = match answer {
+        Err(reason) => Decision::Error(reason),
+        Ok(Resolution::Digest(existence)) => match existence {
+            Existence::Exists => Decision::Keep,
+            Existence::Missing => Decision::Missing,
+            Existence::Failed(e) => Decision::Error(e.to_string()),
+        },
+        Ok(Resolution::History(history)) => decide_history(history, &query, &mut plan, opts),
+        Ok(Resolution::Current { digest, published }) => {
+            decide_current(digest, published.as_ref(), &mut plan, opts)
         }
-        Some(Err(e)) => {
-            plan.status = Status::Error;
-            plan.reason = Some(e.to_string());
+    };
+    match decision {
+        Decision::Keep => {
+            plan.status = Status::Unchanged;
+            plan.digest_after = plan.digest_before.clone();
         }
-        Some(Ok(answer)) => {
-            plan.updated_at = answer.updated_at.clone();
-            plan.digest_after = Some(answer.digest.clone());
-            let status = match reference.digest() {
-                Some(old) if *old == answer.digest => Status::Unchanged,
-                Some(old) => {
-                    plan.behind = answer.behind(old, opts.now);
-                    Status::Updated
-                }
+        Decision::Young { denied } => {
+            plan.status = Status::Young;
+            plan.digest_after = plan.digest_before.clone();
+            plan.denied = denied;
+        }
+        Decision::Missing => {
+            plan.status = Status::Missing;
+            plan.reason = Some("digest not found in registry".into());
+            plan.digest_after = None;
+        }
+        Decision::Skip(reason) => {
+            plan.status = Status::Skipped;
+            plan.reason = Some(reason.into());
+            plan.digest_after = plan.digest_before.clone();
+        }
+        Decision::Error(reason) => {
+            plan.status = Status::Error;
+            plan.reason = Some(reason);
+        }
+        Decision::PinTo(digest) => {
+            plan.status = match plan.digest_before {
                 None => Status::Pinned,
+                Some(_) => Status::Updated,
             };
-            plan.status = status;
-            if status != Status::Unchanged {
-                edits.push(Edit {
-                    span,
-                    replacement: reference.pinned_to(&answer.digest, !opts.digest_only),
-                });
-            }
+            // A reference without a tag follows `latest` and gains it, so it can be refreshed.
+            let keep_tag = !opts.digest_only;
+            let replacement = match (reference.tag(), keep_tag) {
+                (None, true) => format!("{}:latest@{digest}", reference.name()),
+                _ => reference.pinned_to(&digest, keep_tag),
+            };
+            edits.push(Edit { span, replacement });
+            plan.digest_after = Some(digest);
         }
     }
     plan
+}
+
+/// What happens to one reference, once its question is answered.
+enum Decision {
+    /// It stays as it is, rightly: `unchanged`.
+    Keep,
+    /// Pinned to a digest younger than `--min-age`; kept unless enforced.
+    Young {
+        denied: bool,
+    },
+    Missing,
+    Skip(&'static str),
+    Error(String),
+    /// Write this digest.
+    PinTo(Digest),
+}
+
+/// Decides from a tag history. Fills in the plan's publish time and detail.
+fn decide_history(
+    history: &HistoryAnswer,
+    query: &Query,
+    plan: &mut RefPlan,
+    opts: &PinOptions,
+) -> Decision {
+    let tag = match &query.target {
+        Target::Tag { tag, .. } => tag.as_str(),
+        Target::Digest(_) => "",
+    };
+    let candidate = history.answer();
+    let publish = |plan: &mut RefPlan, entry: &crate::registry::history::HistoryEntry| {
+        plan.updated_at = Some(entry.timestamp_text.clone());
+        plan.time_source = Some(TimeSource::TagHistory);
+    };
+    let Some(old) = plan.digest_before.clone() else {
+        return match candidate {
+            Some(entry) => {
+                publish(plan, entry);
+                Decision::PinTo(entry.digest.clone())
+            }
+            None => {
+                plan.detail = Some(too_new_detail(history, opts));
+                Decision::Skip("too-new")
+            }
+        };
+    };
+    if let Some(entry) = candidate.filter(|e| e.digest == old) {
+        publish(plan, entry);
+        return Decision::Keep;
+    }
+    // Pinned to a digest published after the cut-off: young. A cooldown delays updates; it
+    // never moves a pin back in time, unless a pull policy would deny the young image.
+    if let (When::MinAge(cutoff), Some(seen)) = (opts.when, history.first_seen(&old)) {
+        if seen.updated_at > cutoff {
+            publish(plan, seen);
+            plan.detail = Some(young_detail(seen.updated_at, opts));
+            return match candidate {
+                Some(entry) if opts.enforce_min_age && opts.mode != PinMode::Check => {
+                    publish(plan, entry);
+                    Decision::PinTo(entry.digest.clone())
+                }
+                _ => Decision::Young {
+                    denied: opts.enforce_min_age,
+                },
+            };
+        }
+    }
+    match history.checked.get(&old) {
+        Some(Existence::Missing) if candidate.is_none() => return Decision::Missing,
+        Some(Existence::Failed(e)) => return Decision::Error(e.to_string()),
+        _ => {}
+    }
+    let Some(entry) = candidate else {
+        plan.detail = Some(too_new_detail(history, opts));
+        return Decision::Skip("too-new");
+    };
+    publish(plan, entry);
+    plan.detail = match history.checked.get(&old) {
+        Some(Existence::Missing) => Some("pinned digest not found in registry".into()),
+        _ => history.behind(&old, tag, opts.now),
+    };
+    Decision::PinTo(entry.digest.clone())
+}
+
+/// Decides from a registry without tag history: its current digest and, under `--min-age`,
+/// its image's creation time.
+fn decide_current(
+    digest: &Digest,
+    published: Option<&crate::registry::Published>,
+    plan: &mut RefPlan,
+    opts: &PinOptions,
+) -> Decision {
+    let When::MinAge(cutoff) = opts.when else {
+        return match &plan.digest_before {
+            Some(old) if old == digest => Decision::Keep,
+            _ => Decision::PinTo(digest.clone()),
+        };
+    };
+    let Some(published) = published else {
+        if plan.digest_before.as_ref() == Some(digest) {
+            return Decision::Keep;
+        }
+        plan.detail = Some(
+            "the image config has no creation time (or the Unix epoch), so its age is unknown"
+                .into(),
+        );
+        return Decision::Skip("no-publish-time");
+    };
+    plan.updated_at = Some(published.text.clone());
+    plan.time_source = Some(TimeSource::ImageConfig);
+    let current = plan.digest_before.as_ref() == Some(digest);
+    if published.at <= cutoff {
+        return if current {
+            Decision::Keep
+        } else {
+            Decision::PinTo(digest.clone())
+        };
+    }
+    plan.detail = Some(young_detail(published.at, opts));
+    if current {
+        // No older digest is known on this registry: a young pin stays, enforced or not.
+        Decision::Young {
+            denied: opts.enforce_min_age,
+        }
+    } else {
+        Decision::Skip("too-new")
+    }
+}
+
+/// `young: 1 day old, 6 days to go` (and what a cooldown policy would do, when enforced).
+fn young_detail(published: Timestamp, opts: &PinOptions) -> String {
+    let age = opts.now.as_second() - published.as_second();
+    let min_age = opts.min_age.map_or(0, |d| d.as_secs());
+    let text = format!(
+        "young: {} old, {} to go",
+        crate::timespec::human_age(age),
+        crate::timespec::human_age(min_age - age)
+    );
+    if opts.enforce_min_age {
+        format!(
+            "{text}; younger than {}: a cooldown policy would deny it",
+            crate::timespec::human_age(min_age)
+        )
+    } else {
+        text
+    }
+}
+
+/// Why nothing is old enough under `--min-age`.
+fn too_new_detail(history: &HistoryAnswer, opts: &PinOptions) -> String {
+    let min_age = opts.min_age.map_or(0, |d| d.as_secs());
+    match history.window.entries.first() {
+        Some(first) => format!(
+            "every digest of the tag is younger than {} (the oldest known is {} old)",
+            crate::timespec::human_age(min_age),
+            crate::timespec::human_age(opts.now.as_second() - first.updated_at.as_second())
+        ),
+        None => format!(
+            "no digest of the tag is older than {}",
+            crate::timespec::human_age(min_age)
+        ),
+    }
 }
 
 /// Threads that read, diff and write files.
@@ -518,12 +805,11 @@ pub fn apply_one(file: &mut FilePlan, mode: PinMode) {
         return;
     }
     if let Err(message) = apply_file(file, mode) {
+        file.not_written(&message);
         file.error = Some(FileError {
             line: None,
             message,
         });
-        file.changed = false;
-        file.diff.clear();
     }
 }
 
@@ -570,7 +856,7 @@ pub fn pin(
     let ScanReport { files, empty_dirs } = scan_paths(paths);
     // Each file is planned and written as soon as the last of its queries is answered, on
     // writer threads, while the other queries are still on the network.
-    let (mut unanswered, waiting) = waiting_files(&files, opts);
+    let (mut unanswered, waiting, verify) = waiting_files(&files, opts);
     let queries: Vec<Query> = waiting.keys().cloned().collect();
     let registries: BTreeSet<String> = queries.iter().map(|q| q.registry.clone()).collect();
     let cached = cache.map(|c| load_cache(c, client, &queries, &registries, opts.now));
@@ -598,6 +884,7 @@ pub fn pin(
             opts.jobs,
             opts.now,
             &cached,
+            &verify,
             progress,
             &mut |query, answers| {
                 for &i in waiting.get(query).into_iter().flatten() {
@@ -628,26 +915,40 @@ pub fn pin(
     }
 }
 
+/// Pinned digests to verify, by the tag query that may or may not vouch for them.
+type Verify = BTreeMap<Query, BTreeSet<Digest>>;
+
 /// For each file, how many distinct queries it needs; for each distinct query (in a stable
-/// order), the files that need it. Files that could not be scanned need none.
+/// order), the files that need it; and the pinned digests of each tag query. Files that could
+/// not be scanned need none.
 fn waiting_files(
     files: &[FileScan],
     opts: &PinOptions,
-) -> (Vec<usize>, BTreeMap<Query, Vec<usize>>) {
+) -> (Vec<usize>, BTreeMap<Query, Vec<usize>>, Verify) {
     let mut unanswered = vec![0; files.len()];
     let mut waiting: BTreeMap<Query, Vec<usize>> = BTreeMap::new();
+    let mut verify = Verify::new();
     for (i, file) in files.iter().enumerate().filter(|(_, f)| f.error.is_none()) {
-        let mine: BTreeSet<Query> = file
-            .refs
-            .iter()
-            .filter_map(|r| query_for(r, opts))
-            .collect();
+        let mut mine = BTreeSet::new();
+        for r in &file.refs {
+            let Some(query) = query_for(r, opts) else {
+                continue;
+            };
+            let pinned = r.reference.as_ref().and_then(|r| r.digest());
+            if let (Target::Tag { .. }, Some(digest)) = (&query.target, pinned) {
+                verify
+                    .entry(query.clone())
+                    .or_default()
+                    .insert(digest.clone());
+            }
+            mine.insert(query);
+        }
         unanswered[i] = mine.len();
         for query in mine {
             waiting.entry(query).or_default().push(i);
         }
     }
-    (unanswered, waiting)
+    (unanswered, waiting, verify)
 }
 
 /// Seeds the client with cached tokens and returns the cached tag histories.
@@ -665,10 +966,11 @@ fn load_cache(
     }
     queries
         .iter()
-        .filter(|q| q.registry == resolve::TAG_HISTORY_REGISTRY)
+        .filter(|q| resolve::has_tag_history(&q.registry))
         .filter_map(|q| {
-            let record = cache.history(&client.base_url(&q.registry), &q.repository, &q.tag)?;
-            Some((q.tag_key(), record))
+            let key = q.tag_key()?;
+            let record = cache.history(&client.base_url(&key.0), &key.1, &key.2)?;
+            Some((key, record))
         })
         .collect()
 }

@@ -14,7 +14,7 @@ use digestpin::reference::Reference;
 use digestpin::registry::credentials::CredentialStore;
 use digestpin::registry::history::{TagHistory, all_entries};
 use digestpin::registry::{Client, ClientOptions, Endpoints};
-use digestpin::resolve::{self, Query, TAG_HISTORY_REGISTRY};
+use digestpin::resolve::{self, Query, TAG_HISTORY_REGISTRY, When};
 use digestpin::{ExitStatus, report, timespec};
 
 #[derive(Parser)]
@@ -119,6 +119,10 @@ struct PinArgs {
     diff: bool,
     #[command(flatten)]
     when: WhenArgs,
+    /// With --min-age: a pin younger than DURATION is a finding (--check) and is moved back to
+    /// the newest digest old enough (for registries whose pull policy denies young images)
+    #[arg(long, requires = "min_age")]
+    enforce_min_age: bool,
     /// Write IMAGE@DIGEST, dropping the tag (default keeps it: IMAGE:TAG@DIGEST)
     #[arg(long)]
     digest_only: bool,
@@ -144,28 +148,25 @@ struct PinArgs {
     net: NetArgs,
 }
 
-/// Which digest of a tag's history to take (`pin` and `resolve`; cgr.dev only).
+/// Which digest of a tag to take (`pin` and `resolve`).
 #[derive(Args)]
 struct WhenArgs {
-    /// The digest the tag pointed to at TIME (RFC 3339, or YYYY-MM-DD = end of that day UTC; cgr.dev only)
+    /// The digest the tag pointed to at TIME (RFC 3339, or YYYY-MM-DD = end of that day UTC; needs tag history: cgr.dev)
     #[arg(long, value_name = "TIME", value_parser = timespec::parse_time)]
     as_of: Option<jiff::Timestamp>,
-    /// The newest digest at least DURATION old (e.g. 3d, 12h; cgr.dev only)
+    /// Cooldown: new pins and refreshes only to the newest digest at least DURATION old (e.g. 3d, 12h); never moves a pin back
     #[arg(long, value_name = "DURATION", value_parser = timespec::parse_duration)]
     min_age: Option<Duration>,
 }
 
 impl WhenArgs {
-    /// The cut-off from `--as-of` and `--min-age` (the earlier of the two).
-    fn cutoff(&self, now: jiff::Timestamp) -> Option<jiff::Timestamp> {
-        let aged = self
-            .min_age
-            .and_then(|d| jiff::SignedDuration::try_from(d).ok())
-            .and_then(|d| now.checked_sub(d).ok());
-        match (self.as_of, aged) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+    fn min_age(&self) -> Option<jiff::SignedDuration> {
+        self.min_age
+            .map(|d| jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX))
+    }
+
+    fn when(&self, now: jiff::Timestamp) -> When {
+        When::from_flags(self.as_of, self.min_age(), now)
     }
 }
 
@@ -424,7 +425,9 @@ fn pin(args: PinArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<Ex
     let now = jiff::Timestamp::now();
     let opts = PinOptions {
         mode,
-        cutoff: args.when.cutoff(now),
+        when: args.when.when(now),
+        min_age: args.when.min_age(),
+        enforce_min_age: args.enforce_min_age,
         digest_only: args.digest_only,
         keep_pinned: args.keep_pinned,
         now,
@@ -598,18 +601,22 @@ fn resolve(args: ResolveArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::R
         return Ok(ExitStatus::Error);
     };
     let now = jiff::Timestamp::now();
-    let query = Query {
-        registry: reference.registry().to_owned(),
-        repository: reference.repository().to_owned(),
-        tag: tag.to_owned(),
-        cutoff: args.when.cutoff(now),
-    };
-    let answer = match runtime.block_on(resolve::resolve_one(&client, &query, now, None)) {
+    let when = args.when.when(now);
+    let query = Query::tag(reference.registry(), reference.repository(), tag, when);
+    let none = std::collections::BTreeSet::new();
+    let answer = match runtime.block_on(resolve::resolve_one(&client, &query, now, None, &none)) {
         (Ok(answer), _) => answer,
         (Err(e), _) => return failed(err, image, e),
     };
+    let Some((digest, _)) = answer.pick(when) else {
+        let problem = format!(
+            "no digest of tag {tag} is old enough for --min-age (none published at or before {}, or no publish time)",
+            when.cutoff().unwrap_or(now)
+        );
+        return failed(err, image, problem);
+    };
     let base = Reference::parse(&format!("{}:{tag}", reference.name())).unwrap_or(reference);
-    writeln!(out, "{}", base.pinned_to(&answer.digest, !args.digest_only))?;
+    writeln!(out, "{}", base.pinned_to(digest, !args.digest_only))?;
     Ok(ExitStatus::Success)
 }
 

@@ -1,49 +1,156 @@
-//! Resolution: every distinct (registry, repository, tag, cut-off) is looked up once per run,
-//! however many files use it, with lookups running concurrently (the client bounds requests in
-//! flight). cgr.dev goes through the Tag History API, so it can answer "as of" a time; every
-//! other registry through the manifest digest.
+//! Resolution: every distinct question (registry, repository, tag or digest, and when) is
+//! asked once per run, however many files use it, with lookups running concurrently (the client
+//! bounds requests in flight). cgr.dev goes through the Tag History API, so it can answer "as
+//! of" a time and say when each digest was published; every other registry through the
+//! manifest digest, with the image config's `created` time standing in for a publish time under
+//! `--min-age`. Digests that nothing else vouches for are checked with `HEAD`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures_util::stream::{self, StreamExt};
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use crate::cache::HistoryRecord;
 use crate::digest::Digest;
 use crate::registry::history::{self, HistoryEntry, Lookup, TagHistory, Window};
-use crate::registry::{Client, RegistryError};
+use crate::registry::{Client, Published, RegistryError};
 use crate::timespec::human_age;
 
 /// The registry whose Tag History API digestpin uses.
 pub const TAG_HISTORY_REGISTRY: &str = "cgr.dev";
 
-/// One distinct question: where `registry/repository:tag` pointed at `cutoff` (or now).
+/// Whether `registry` keeps a tag history digestpin can read.
+pub fn has_tag_history(registry: &str) -> bool {
+    registry == TAG_HISTORY_REGISTRY
+}
+
+/// Which digest of a tag to take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum When {
+    /// The tag's current digest.
+    Now,
+    /// The digest the tag pointed to at this time (`--as-of`).
+    AsOf(Timestamp),
+    /// The newest digest published at or before this time (`--min-age`: now minus the age).
+    MinAge(Timestamp),
+}
+
+impl When {
+    /// From `--as-of` and `--min-age`: with both, the earlier cut-off, taken "as of" (a point in
+    /// time the user named is reproduced exactly).
+    pub fn from_flags(
+        as_of: Option<Timestamp>,
+        min_age: Option<SignedDuration>,
+        now: Timestamp,
+    ) -> When {
+        let aged = min_age.map(|d| now.checked_sub(d).unwrap_or(Timestamp::MIN));
+        match (as_of, aged) {
+            (Some(a), Some(b)) => When::AsOf(a.min(b)),
+            (Some(a), None) => When::AsOf(a),
+            (None, Some(b)) => When::MinAge(b),
+            (None, None) => When::Now,
+        }
+    }
+
+    /// The cut-off: no entry after it is the answer.
+    pub fn cutoff(self) -> Option<Timestamp> {
+        match self {
+            When::Now => None,
+            When::AsOf(t) | When::MinAge(t) => Some(t),
+        }
+    }
+}
+
+/// What is asked about an image.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    /// The digest a tag points to, now, as of a time, or at least some age.
+    Tag { tag: String, when: When },
+    /// Whether a digest exists (a reference with a digest and no tag to follow).
+    Digest(Digest),
+}
+
+/// One distinct question about `registry/repository`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Query {
     pub registry: String,
     pub repository: String,
-    pub tag: String,
-    pub cutoff: Option<Timestamp>,
+    pub target: Target,
 }
 
-/// The answer to a [`Query`].
+impl Query {
+    /// A question about a tag.
+    pub fn tag(registry: &str, repository: &str, tag: &str, when: When) -> Query {
+        Query {
+            registry: registry.to_owned(),
+            repository: repository.to_owned(),
+            target: Target::Tag {
+                tag: tag.to_owned(),
+                when,
+            },
+        }
+    }
+
+    /// The tag, for the history cache: (registry, repository, tag).
+    pub fn tag_key(&self) -> Option<TagKey> {
+        match &self.target {
+            Target::Tag { tag, .. } => {
+                Some((self.registry.clone(), self.repository.clone(), tag.clone()))
+            }
+            Target::Digest(_) => None,
+        }
+    }
+}
+
+/// Where a publish time came from (`time_source` in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TimeSource {
+    TagHistory,
+    ImageConfig,
+}
+
+/// Whether a digest exists in its repository (`HEAD …/manifests/DIGEST`).
 #[derive(Debug, Clone)]
-pub struct Resolution {
-    pub digest: Digest,
-    /// When the digest was published, as the registry wrote it (cgr.dev only).
-    pub updated_at: Option<String>,
-    /// The complete window of history ending at the answer (cgr.dev only).
-    pub history: Option<Window>,
+pub enum Existence {
+    Exists,
+    Missing,
+    Failed(RegistryError),
 }
 
-impl Resolution {
-    /// How far behind `old` is, from the history: `3 rebuilds, 12 days behind`.
-    pub fn behind(&self, old: &Digest, now: Timestamp) -> Option<String> {
-        let window = self.history.as_ref()?;
-        let entries: &[HistoryEntry] = &window.entries;
-        match entries.iter().rposition(|e| &e.digest == old) {
-            Some(i) if i + 1 < entries.len() => {
-                let newer = entries.len() - 1 - i;
+/// The tag history an answer comes from.
+#[derive(Debug, Clone)]
+pub struct HistoryAnswer {
+    /// Complete from its start through the cut-off (`--as-of`) or through now.
+    pub window: Window,
+    pub cutoff: Option<Timestamp>,
+    /// Pinned digests absent from the window, checked with `HEAD`.
+    pub checked: BTreeMap<Digest, Existence>,
+}
+
+impl HistoryAnswer {
+    /// The entry to pin: the newest at or before the cut-off (none: nothing old enough).
+    pub fn answer(&self) -> Option<&HistoryEntry> {
+        self.window.newest_at_or_before(self.cutoff)
+    }
+
+    /// When `digest` first became the tag's target, within the window.
+    pub fn first_seen(&self, digest: &Digest) -> Option<&HistoryEntry> {
+        self.window.entries.iter().find(|e| &e.digest == digest)
+    }
+
+    /// How far behind `old` is from the answer, counted from the history: `3 rebuilds behind,
+    /// replaced 12 days ago`; or, for a digest the window does not hold, that it is not in the
+    /// tag's history (since the window's start).
+    pub fn behind(&self, old: &Digest, tag: &str, now: Timestamp) -> Option<String> {
+        let answer = self.answer()?;
+        let entries = &self.window.entries;
+        let upto = entries
+            .iter()
+            .rposition(|e| e.updated_at <= answer.updated_at)?;
+        match entries[..=upto].iter().rposition(|e| &e.digest == old) {
+            Some(i) if i < upto => {
+                let newer = upto - i;
                 let since = entries[i + 1].updated_at;
                 Some(format!(
                     "{newer} rebuild{} behind, replaced {} ago",
@@ -52,15 +159,46 @@ impl Resolution {
                 ))
             }
             Some(_) => None,
-            None => {
-                let oldest = entries.first()?.updated_at;
-                Some(format!(
-                    "more than {} rebuild{} and {} behind",
-                    entries.len(),
-                    if entries.len() == 1 { "" } else { "s" },
-                    human_age(now.as_second() - oldest.as_second())
-                ))
-            }
+            None => Some(match self.window.start {
+                Some(start) => format!(
+                    "not in the history of {tag} since {}",
+                    start.strftime("%Y-%m-%d")
+                ),
+                None => format!("not in the history of {tag}"),
+            }),
+        }
+    }
+}
+
+/// The answer to a [`Query`].
+#[derive(Debug, Clone)]
+pub enum Resolution {
+    /// From the Tag History API.
+    History(HistoryAnswer),
+    /// From the manifest: the tag's current digest and, when asked (`--min-age`), when its image
+    /// was created (`None`: the config has no usable time).
+    Current {
+        digest: Digest,
+        published: Option<Published>,
+    },
+    /// Whether a digest exists.
+    Digest(Existence),
+}
+
+impl Resolution {
+    /// The digest to pin for `when` and when it was published, if there is one: under
+    /// `--min-age`, a current image without a publish time, or a younger one, is none.
+    pub fn pick(&self, when: When) -> Option<(&Digest, Option<&str>)> {
+        match self {
+            Resolution::History(h) => h
+                .answer()
+                .map(|e| (&e.digest, Some(e.timestamp_text.as_str()))),
+            Resolution::Current { digest, published } => match (when, published) {
+                (When::MinAge(cutoff), Some(p)) if p.at > cutoff => None,
+                (When::MinAge(_), None) => None,
+                _ => Some((digest, published.as_ref().map(|p| p.text.as_str()))),
+            },
+            Resolution::Digest(_) => None,
         }
     }
 }
@@ -71,175 +209,246 @@ pub type Resolutions = HashMap<Query, Result<Resolution, RegistryError>>;
 /// A tag, for the history cache: (registry, repository, tag).
 pub type TagKey = (String, String, String);
 
-impl Query {
-    pub fn tag_key(&self) -> TagKey {
-        (
-            self.registry.clone(),
-            self.repository.clone(),
-            self.tag.clone(),
-        )
-    }
-}
-
 /// Entries published more than this long before a request are taken to be in its answer.
-const SETTLED: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
+const SETTLED: SignedDuration = SignedDuration::from_hours(1);
+/// Entries dated later than now plus this are not settled history (a clock that runs ahead,
+/// or a bogus date): they are used for this run but never recorded as settled.
+const SKEW: SignedDuration = SignedDuration::from_mins(5);
 
 /// Resolves one query. For cgr.dev, `cached` is what an earlier run recorded of the tag's
-/// history; the second value is the record to keep for the next run.
+/// history; the second value is the record to keep for the next run. `verify` are pinned
+/// digests to check with `HEAD` when the tag's history does not hold them.
 pub async fn resolve_one(
     client: &Client,
     query: &Query,
     now: Timestamp,
     cached: Option<&HistoryRecord>,
+    verify: &BTreeSet<Digest>,
 ) -> (Result<Resolution, RegistryError>, Option<HistoryRecord>) {
-    if query.registry != TAG_HISTORY_REGISTRY {
-        if query.cutoff.is_some() {
-            let e = RegistryError::NoTagHistory {
-                registry: query.registry.clone(),
-            };
+    let (registry, repository) = (&query.registry, &query.repository);
+    let (tag, when) = match &query.target {
+        Target::Digest(digest) => {
+            let exists = existence(client, registry, repository, digest).await;
+            return (Ok(Resolution::Digest(exists)), None);
+        }
+        Target::Tag { tag, when } => (tag.as_str(), *when),
+    };
+    if !has_tag_history(registry) {
+        return (current(client, registry, repository, tag, when).await, None);
+    }
+    let source = TagHistory {
+        client,
+        registry,
+        repository,
+        tag,
+    };
+    let (window, record) = match from_history(&source, when, now, cached).await {
+        Ok(found) => found,
+        Err(Lookup::NoEntry) => {
+            let cutoff = when
+                .cutoff()
+                .map_or_else(|| "now".to_owned(), |c| c.to_string());
+            let e = RegistryError::NoEntryBefore { cutoff };
             return (Err(e), None);
         }
-        let digest = client
-            .manifest_digest(&query.registry, &query.repository, &query.tag)
-            .await;
-        let resolution = digest.map(|digest| Resolution {
-            digest,
-            updated_at: None,
-            history: None,
-        });
-        return (resolution, None);
+        Err(Lookup::Registry(e)) => return (Err(e), None),
+    };
+    let mut answer = HistoryAnswer {
+        window,
+        cutoff: when.cutoff(),
+        checked: BTreeMap::new(),
+    };
+    for digest in verify {
+        if answer.first_seen(digest).is_none() {
+            let exists = existence(client, registry, repository, digest).await;
+            answer.checked.insert(digest.clone(), exists);
+        }
     }
-    match from_history(client, query, now, cached).await {
-        Ok((window, record)) => {
-            let newest = window.newest().clone();
-            let resolution = Resolution {
-                digest: newest.digest,
-                updated_at: Some(newest.timestamp_text),
-                history: Some(window),
-            };
-            (Ok(resolution), Some(record))
-        }
-        Err(Lookup::NoEntry) => {
-            let e = RegistryError::NoEntryBefore {
-                registry: query.registry.clone(),
-                repository: query.repository.clone(),
-                tag: query.tag.clone(),
-                cutoff: query
-                    .cutoff
-                    .map_or_else(|| "now".to_owned(), |c| c.to_string()),
-            };
-            (Err(e), None)
-        }
-        Err(Lookup::Registry(e)) => (Err(e), None),
+    (Ok(Resolution::History(answer)), Some(record))
+}
+
+/// A registry without tag history: the tag's current digest, and under `--min-age` when its
+/// image was created. "As of" a past time cannot be answered.
+async fn current(
+    client: &Client,
+    registry: &str,
+    repository: &str,
+    tag: &str,
+    when: When,
+) -> Result<Resolution, RegistryError> {
+    if matches!(when, When::AsOf(_)) {
+        return Err(RegistryError::NoTagHistory {
+            registry: registry.to_owned(),
+        });
+    }
+    let digest = client.manifest_digest(registry, repository, tag).await?;
+    let published = match when {
+        When::MinAge(_) => client.image_created(registry, repository, &digest).await?,
+        _ => None,
+    };
+    Ok(Resolution::Current { digest, published })
+}
+
+async fn existence(
+    client: &Client,
+    registry: &str,
+    repository: &str,
+    digest: &Digest,
+) -> Existence {
+    match client.manifest_exists(registry, repository, digest).await {
+        Ok(true) => Existence::Exists,
+        Ok(false) => Existence::Missing,
+        Err(e) => Existence::Failed(e),
     }
 }
 
-/// The answer from the Tag History API, using and extending the cached record when there is
+/// The history needed to answer `when`, using and extending the cached record when there is
 /// one: an `--as-of`/`--min-age` inside the cached span costs nothing; otherwise only entries
-/// newer than the cached ones are fetched.
+/// newer than the cached ones are fetched. For `--min-age` the window runs through now, so that
+/// a pin newer than the cut-off is recognised (and kept).
 async fn from_history(
-    client: &Client,
-    query: &Query,
+    source: &TagHistory<'_>,
+    when: When,
     now: Timestamp,
     cached: Option<&HistoryRecord>,
 ) -> Result<(Window, HistoryRecord), Lookup> {
-    let source = TagHistory {
-        client,
-        registry: &query.registry,
-        repository: &query.repository,
-        tag: &query.tag,
+    // Through now, except "as of": that answer ends at its cut-off.
+    let through = match when {
+        When::AsOf(t) => Some(t),
+        _ => None,
     };
-    match cached {
-        // Everything up to the cut-off is in the record: the answer is there, or the cut-off is
-        // older than the record and only a fresh lookup can answer.
-        Some(record) if query.cutoff.is_some_and(|c| c <= record.until) => {
-            if let Some(window) = window_within(record, query.cutoff) {
-                return Ok((window, record.clone()));
-            }
-        }
+    let record = match cached {
+        Some(record) if through.is_some_and(|t| t <= record.until) => record.clone(),
         Some(record) => {
-            let newer = history::all_entries(&source, Some(record.until), query.cutoff).await?;
+            let mut newer = history::all_entries(source, Some(record.until), through).await?;
+            drop_future(&mut newer, now);
             let mut entries = record.entries.clone();
             entries.extend(newer);
             history::sort_dedup(&mut entries);
-            let merged = HistoryRecord {
-                until: settled_until(&entries, query.cutoff, now).max(record.until),
+            HistoryRecord {
+                until: settled_until(&entries, through, now).max(record.until),
                 entries,
                 from: record.from,
-            };
-            if let Some(window) = window_within(&merged, query.cutoff) {
-                return Ok((window, merged));
             }
         }
-        None => {}
-    }
-    let window = history::newest_at_or_before(&source, query.cutoff, now).await?;
-    let record = HistoryRecord {
-        until: settled_until(&window.entries, query.cutoff, now),
-        entries: window.entries.clone(),
-        from: window.start,
+        None => {
+            let mut window = history::newest_at_or_before(source, through, now).await?;
+            drop_future(&mut window.entries, now);
+            HistoryRecord {
+                until: settled_until(&window.entries, through, now),
+                entries: window.entries,
+                from: window.start,
+            }
+        }
     };
-    Ok((window, record))
+    let window = window_within(&record, through);
+    if window.newest_at_or_before(when.cutoff()).is_some() {
+        return Ok((window, record));
+    }
+    // The record does not reach back to the cut-off: find the answer before it, and join it
+    // to what is known after it.
+    let cutoff = when.cutoff().ok_or(Lookup::NoEntry)?;
+    let older = match history::newest_at_or_before(source, Some(cutoff), now).await {
+        Ok(older) => older,
+        // Nothing at all before the cut-off: under --min-age that is "nothing old enough".
+        Err(Lookup::NoEntry) if matches!(when, When::MinAge(_)) => {
+            let record = HistoryRecord {
+                from: None,
+                ..record
+            };
+            return Ok((window_within(&record, through), record));
+        }
+        Err(e) => return Err(e),
+    };
+    let mut entries = older.entries;
+    drop_future(&mut entries, now);
+    entries.extend(
+        record
+            .entries
+            .iter()
+            .filter(|e| e.updated_at > cutoff)
+            .cloned(),
+    );
+    history::sort_dedup(&mut entries);
+    let joined = HistoryRecord {
+        entries,
+        from: older.start,
+        until: record.until,
+    };
+    Ok((window_within(&joined, through), joined))
 }
 
-/// How far a freshly fetched, complete answer is known complete: through its newest entry,
-/// and through the cut-off (or now) minus an hour for entries still being published.
+/// How far a freshly fetched, complete answer is known complete: through its newest entry, and
+/// through the cut-off (or now) minus an hour for entries still being published, never past now.
 fn settled_until(entries: &[HistoryEntry], cutoff: Option<Timestamp>, now: Timestamp) -> Timestamp {
+    let settled = now.checked_sub(SETTLED).unwrap_or(now);
     let newest = entries
         .iter()
         .map(|e| e.updated_at)
+        .filter(|t| *t <= now)
         .max()
         .unwrap_or(Timestamp::UNIX_EPOCH);
-    let settled = now.checked_sub(SETTLED).unwrap_or(now);
     match cutoff {
         Some(c) => c.min(newest.max(settled)),
         None => newest.max(settled),
     }
 }
 
-/// The answer inside a record, when the record holds an entry at or before the cut-off.
-fn window_within(record: &HistoryRecord, cutoff: Option<Timestamp>) -> Option<Window> {
-    let entries: Vec<HistoryEntry> = record
-        .entries
-        .iter()
-        .filter(|e| cutoff.is_none_or(|c| e.updated_at <= c))
-        .cloned()
-        .collect();
-    if entries.is_empty() {
-        return None;
-    }
-    Some(Window {
-        entries,
+/// Entries dated after now (plus a little skew) are no history yet: a clock running ahead or a
+/// bogus date. They are neither the answer nor kept in the cache, so a registry's later
+/// correction is seen.
+fn drop_future(entries: &mut Vec<HistoryEntry>, now: Timestamp) {
+    let horizon = now.checked_add(SKEW).unwrap_or(now);
+    entries.retain(|e| e.updated_at <= horizon);
+}
+
+/// The part of a record up to `through` (`None`: all of it), as a window.
+fn window_within(record: &HistoryRecord, through: Option<Timestamp>) -> Window {
+    Window {
+        entries: record
+            .entries
+            .iter()
+            .filter(|e| through.is_none_or(|t| e.updated_at <= t))
+            .cloned()
+            .collect(),
         start: record.from,
-    })
+    }
 }
 
 /// Resolves every query concurrently; `progress(done, total)` is called as each finishes, and
-/// `answered(query, answers so far)` once its answer is in. `cached` holds earlier runs'
-/// history records by tag; the records to keep are returned.
+/// `answered(query, answers so far)` once its answer is in. `cached` holds earlier runs' history
+/// records by tag; `verify` the pinned digests of each tag query; the records to keep are
+/// returned.
 pub async fn resolve_all(
     client: &Client,
     queries: Vec<Query>,
     jobs: usize,
     now: Timestamp,
     cached: &HashMap<TagKey, HistoryRecord>,
+    verify: &BTreeMap<Query, BTreeSet<Digest>>,
     progress: &(dyn Fn(usize, usize) + Sync),
     answered: &mut dyn FnMut(&Query, &Resolutions),
 ) -> (Resolutions, Vec<(TagKey, HistoryRecord)>) {
     let total = queries.len();
     let mut answers = HashMap::with_capacity(total);
     let mut records = Vec::new();
+    let none = BTreeSet::new();
     let mut pending = stream::iter(queries)
-        .map(|query| async move {
-            let (result, record) =
-                resolve_one(client, &query, now, cached.get(&query.tag_key())).await;
-            (query, result, record)
+        .map(|query| {
+            let none = &none;
+            async move {
+                let key = query.tag_key();
+                let cached = key.as_ref().and_then(|k| cached.get(k));
+                let verify = verify.get(&query).unwrap_or(none);
+                let (result, record) = resolve_one(client, &query, now, cached, verify).await;
+                (query, key, result, record)
+            }
         })
         .buffer_unordered(jobs.max(1));
-    while let Some((query, result, record)) = pending.next().await {
-        if let Some(record) = record {
-            if cached.get(&query.tag_key()) != Some(&record) {
-                records.push((query.tag_key(), record));
+    while let Some((query, key, result, record)) = pending.next().await {
+        if let (Some(key), Some(record)) = (key, record) {
+            if cached.get(&key) != Some(&record) {
+                records.push((key, record));
             }
         }
         answers.insert(query.clone(), result);
@@ -247,46 +456,4 @@ pub async fn resolve_all(
         progress(answers.len(), total);
     }
     (answers, records)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(ts: &str, n: u8) -> HistoryEntry {
-        HistoryEntry {
-            updated_at: ts.parse().unwrap(),
-            timestamp_text: ts.to_owned(),
-            digest: Digest::parse(&format!("sha256:{}", format!("{n:02x}").repeat(32))).unwrap(),
-        }
-    }
-
-    #[test]
-    fn behind_counts_rebuilds_since_the_pinned_digest() {
-        let entries = vec![
-            entry("2024-06-01T00:00:00Z", 1),
-            entry("2024-06-02T00:00:00Z", 2),
-            entry("2024-06-03T00:00:00Z", 3),
-            entry("2024-06-04T00:00:00Z", 4),
-        ];
-        let r = Resolution {
-            digest: entries[3].digest.clone(),
-            updated_at: None,
-            history: Some(Window {
-                entries: entries.clone(),
-                start: None,
-            }),
-        };
-        let now: Timestamp = "2024-06-14T00:00:00Z".parse().unwrap();
-        assert_eq!(
-            r.behind(&entries[0].digest, now).unwrap(),
-            "3 rebuilds behind, replaced 12 days ago"
-        );
-        assert_eq!(r.behind(&entries[3].digest, now), None);
-        let unknown = Digest::parse(&format!("sha256:{}", "f".repeat(64))).unwrap();
-        assert_eq!(
-            r.behind(&unknown, now).unwrap(),
-            "more than 4 rebuilds and 13 days behind"
-        );
-    }
 }

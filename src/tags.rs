@@ -20,7 +20,7 @@
 //! (`December 28th, 2023`), since the seeds only ever show the current year.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use futures_util::stream::{self, StreamExt};
 use jiff::Timestamp;
@@ -30,7 +30,7 @@ use crate::digest::Digest;
 use crate::reference::Reference;
 use crate::registry::tags::list_tags_paged;
 use crate::registry::{Client, RegistryError};
-use crate::resolve::{Query, resolve_one};
+use crate::resolve::{Query, When, resolve_one};
 
 /// Tags that point to one digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,14 +236,9 @@ async fn resolve_tags(
     let repository = reference.repository();
     let answers: Vec<_> = stream::iter(tags)
         .map(|tag| async move {
-            let query = Query {
-                registry: registry.to_owned(),
-                repository: repository.to_owned(),
-                tag,
-                cutoff: None,
-            };
-            let (answer, _record) = resolve_one(client, &query, now, None).await;
-            (query.tag, answer)
+            let query = Query::tag(registry, repository, &tag, When::Now);
+            let (answer, _record) = resolve_one(client, &query, now, None, &BTreeSet::new()).await;
+            (tag, answer)
         })
         .buffer_unordered(jobs.max(1))
         .collect()
@@ -252,10 +247,18 @@ async fn resolve_tags(
     let mut failed = Vec::new();
     for (tag, answer) in answers {
         match answer {
-            Ok(answer) => {
-                let at = answer.updated_at.as_deref().and_then(|t| t.parse().ok());
-                resolved.push((tag, answer.digest, at));
-            }
+            Ok(answer) => match answer.pick(When::Now) {
+                Some((digest, at)) => {
+                    let at = at.and_then(|t| t.parse().ok());
+                    resolved.push((tag, digest.clone(), at));
+                }
+                None => failed.push((
+                    tag,
+                    RegistryError::NoEntryBefore {
+                        cutoff: "now".into(),
+                    },
+                )),
+            },
             Err(e) => failed.push((tag, e)),
         }
     }

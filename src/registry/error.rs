@@ -59,18 +59,11 @@ pub enum RegistryError {
         url: String,
         value: String,
     },
-    /// The tag history has no entry at or before the cut-off.
-    #[error("{registry}/{repository}:{tag}: no history entry at or before {cutoff}")]
-    NoEntryBefore {
-        registry: String,
-        repository: String,
-        tag: String,
-        cutoff: String,
-    },
-    /// `--as-of`/`--min-age` on a registry without the Tag History API.
-    #[error(
-        "registry {registry} has no tag history API: --as-of and --min-age work only with cgr.dev"
-    )]
+    /// The tag history has no entry at or before the cut-off (the caller names the reference).
+    #[error("no tag history entry at or before {cutoff}")]
+    NoEntryBefore { cutoff: String },
+    /// `--as-of` on a registry without the Tag History API.
+    #[error("registry {registry} has no tag history API: --as-of works only with cgr.dev")]
     NoTagHistory { registry: String },
     /// Reading credentials failed (a broken helper, an unreadable config).
     #[error("{registry}: credentials: {detail}")]

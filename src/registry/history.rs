@@ -26,6 +26,11 @@
 //!
 //! Cost: one request for an active tag, two for a quiet one, and `1 + ⌈n/1000⌉` in the worst
 //! case of `n` entries in a window. The answer is never taken from a page that may be truncated.
+//!
+//! Whatever the server sends, only entries inside the window we asked for (`start`/`end` as
+//! sent, whole seconds) are used: a server that ignores the window cannot slip in an entry from
+//! a span we have not seen completely. An empty window is a normal outcome (step 2), never an
+//! error, and at most [`MAX_PAGES`] pages are read for one question.
 
 use jiff::{SignedDuration, Timestamp};
 use reqwest::Method;
@@ -37,6 +42,9 @@ use crate::digest::Digest;
 pub const PAGE_LIMIT: usize = 1000;
 const FIRST_WINDOW: SignedDuration = SignedDuration::from_hours(31 * 24);
 const MARGIN: SignedDuration = SignedDuration::from_secs(1);
+/// The most pages read for one question (100,000 entries): a server whose pages are always full
+/// and always advance would otherwise be followed forever.
+pub const MAX_PAGES: usize = 100;
 
 /// One history entry: `digest` became the tag's target at `updated_at`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,21 +186,22 @@ fn parse_history(body: &[u8]) -> Result<Vec<HistoryEntry>, Problem> {
         .collect()
 }
 
-/// A complete slice of history ending at the cut-off, and the answer in it.
+/// A complete slice of history: every entry published from `start` on, oldest first.
 #[derive(Debug, Clone)]
 pub struct Window {
-    /// Every entry in the window at or before the cut-off, oldest first.
+    /// Every entry in the window, oldest first (possibly none).
     pub entries: Vec<HistoryEntry>,
     /// Where the window starts (`None`: the beginning of the history).
     pub start: Option<Timestamp>,
 }
 
 impl Window {
-    /// The newest entry: the answer.
-    pub fn newest(&self) -> &HistoryEntry {
+    /// The newest entry at or before `cutoff` (`None`: the newest of all), if any.
+    pub fn newest_at_or_before(&self, cutoff: Option<Timestamp>) -> Option<&HistoryEntry> {
         self.entries
-            .last()
-            .expect("a window holds at least one entry")
+            .iter()
+            .rev()
+            .find(|e| cutoff.is_none_or(|c| e.updated_at <= c))
     }
 }
 
@@ -209,37 +218,65 @@ impl From<RegistryError> for Lookup {
     }
 }
 
-/// The newest entry at or before `cutoff` (`None`: the newest of all), per the strategy above.
-/// `now` anchors the first window when there is no cut-off.
+/// The start of a window as sent: whole seconds, rounded down, one second early.
+fn start_param(start: Timestamp) -> Option<Timestamp> {
+    let early = start.checked_sub(MARGIN).ok()?;
+    Timestamp::from_second(early.as_second() - i64::from(early.subsec_nanosecond() < 0)).ok()
+}
+
+/// The end of a window as sent: whole seconds, rounded up, one second late.
+fn end_param(end: Timestamp) -> Option<Timestamp> {
+    let late = end.checked_add(MARGIN).ok()?;
+    Timestamp::from_second(late.as_second() + i64::from(late.subsec_nanosecond() > 0)).ok()
+}
+
+/// One page for `[start, end]`, keeping only the entries inside the window as sent, and whether
+/// the server's answer was full (possibly truncated).
+async fn page_within<S: HistorySource>(
+    source: &S,
+    start: Option<Timestamp>,
+    end: Option<Timestamp>,
+    pages: &mut usize,
+) -> Result<(Vec<HistoryEntry>, bool), RegistryError> {
+    *pages += 1;
+    if *pages > MAX_PAGES {
+        return Err(source.stalled(&format!(
+            "tag history has more than {MAX_PAGES} pages of {PAGE_LIMIT} entries for one question; giving up"
+        )));
+    }
+    let (lo, hi) = (start.and_then(start_param), end.and_then(end_param));
+    let mut page = source.page(lo, hi).await?;
+    let full = page.len() >= PAGE_LIMIT;
+    page.retain(|e| lo.is_none_or(|l| e.updated_at >= l) && hi.is_none_or(|h| e.updated_at <= h));
+    Ok((page, full))
+}
+
+/// The newest entry at or before `cutoff` (`None`: the newest of all), per the strategy above,
+/// with the complete window that ends at the cut-off. `now` anchors the first window when there
+/// is no cut-off.
 pub async fn newest_at_or_before<S: HistorySource>(
     source: &S,
     cutoff: Option<Timestamp>,
     now: Timestamp,
 ) -> Result<Window, Lookup> {
     let anchor = cutoff.unwrap_or(now);
-    let end = cutoff.and_then(|c| c.checked_add(MARGIN).ok());
     let mut start = anchor.checked_sub(FIRST_WINDOW).ok();
+    let mut pages = 0;
     loop {
-        let page = source
-            .page(start.and_then(|s| s.checked_sub(MARGIN).ok()), end)
-            .await?;
-        let full = page.len() >= PAGE_LIMIT;
+        let (page, full) = page_within(source, start, cutoff, &mut pages).await?;
         let mut eligible: Vec<HistoryEntry> = page
             .into_iter()
             .filter(|e| cutoff.is_none_or(|c| e.updated_at <= c))
             .collect();
-        eligible.sort_by_key(|e| e.updated_at);
+        sort_dedup(&mut eligible);
         let best = eligible.last().map(|e| e.updated_at);
         match (full, best) {
+            // Complete from the start as sent: every entry kept lies inside it.
             (false, Some(_)) => {
-                let entries = match start {
-                    Some(s) => eligible
-                        .into_iter()
-                        .filter(|e| e.updated_at >= s)
-                        .collect::<Vec<_>>(),
-                    None => eligible,
-                };
-                return Ok(Window { entries, start });
+                return Ok(Window {
+                    entries: eligible,
+                    start: start.and_then(start_param),
+                });
             }
             (false, None) if start.is_some() => start = None,
             (false, None) => return Err(Lookup::NoEntry),
@@ -259,14 +296,11 @@ pub async fn all_entries<S: HistorySource>(
     start: Option<Timestamp>,
     end: Option<Timestamp>,
 ) -> Result<Vec<HistoryEntry>, RegistryError> {
-    let end_param = end.and_then(|e| e.checked_add(MARGIN).ok());
     let mut from = start;
     let mut all: Vec<HistoryEntry> = Vec::new();
+    let mut pages = 0;
     loop {
-        let page = source
-            .page(from.and_then(|s| s.checked_sub(MARGIN).ok()), end_param)
-            .await?;
-        let full = page.len() >= PAGE_LIMIT;
+        let (page, full) = page_within(source, from, end, &mut pages).await?;
         let newest = page.iter().map(|e| e.updated_at).max();
         all.extend(page);
         match (full, newest) {
@@ -380,7 +414,7 @@ mod tests {
             let last = src.entries.last().unwrap().clone();
             let now = last.updated_at + SignedDuration::from_hours(5);
             let w = run(newest_at_or_before(&src, None, now)).unwrap();
-            assert_eq!(w.newest(), &last);
+            assert_eq!(w.newest_at_or_before(None).unwrap(), &last);
             // 2500 hourly entries: the 31-day window holds 744 of them, so one request.
             assert_eq!(src.calls.borrow().len(), 1);
         }
@@ -392,10 +426,14 @@ mod tests {
         let target = src.entries[1234].clone();
         let now = src.entries.last().unwrap().updated_at;
         let w = run(newest_at_or_before(&src, Some(target.updated_at), now)).unwrap();
-        assert_eq!(w.newest(), &target, "entry exactly at the cut-off counts");
+        assert_eq!(
+            w.newest_at_or_before(None).unwrap(),
+            &target,
+            "entry exactly at the cut-off counts"
+        );
         let just_before = target.updated_at - SignedDuration::from_nanos(1);
         let w = run(newest_at_or_before(&src, Some(just_before), now)).unwrap();
-        assert_eq!(w.newest(), &src.entries[1233]);
+        assert_eq!(w.newest_at_or_before(None).unwrap(), &src.entries[1233]);
     }
 
     #[test]
@@ -405,7 +443,10 @@ mod tests {
             let src = fake(2500, SignedDuration::from_mins(1), newest_first, false);
             let now = src.entries.last().unwrap().updated_at;
             let w = run(newest_at_or_before(&src, None, now)).unwrap();
-            assert_eq!(w.newest(), src.entries.last().unwrap());
+            assert_eq!(
+                w.newest_at_or_before(None).unwrap(),
+                src.entries.last().unwrap()
+            );
             assert!(src.calls.borrow().len() <= 4, "{:?}", src.calls.borrow());
         }
     }
@@ -415,7 +456,7 @@ mod tests {
         let src = fake(3, SignedDuration::from_hours(1), false, false);
         let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         let w = run(newest_at_or_before(&src, None, now)).unwrap();
-        assert_eq!(w.newest(), &src.entries[2]);
+        assert_eq!(w.newest_at_or_before(None).unwrap(), &src.entries[2]);
         assert_eq!(src.calls.borrow().len(), 2);
         let early: Timestamp = "2023-01-01T00:00:00Z".parse().unwrap();
         assert!(matches!(

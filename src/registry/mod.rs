@@ -11,6 +11,7 @@ pub mod auth;
 pub mod credentials;
 pub mod error;
 pub mod history;
+pub mod image;
 pub mod retry;
 pub mod tags;
 
@@ -29,6 +30,7 @@ use crate::reference::api_host;
 use auth::{Fetched, TokenCache, TokenResponse, parse_challenges};
 use credentials::{Credential, CredentialStore};
 pub use error::{OciError, RegistryError};
+pub use image::Published;
 use retry::{RetryPolicy, parse_retry_after};
 
 /// Every manifest type a tag may point to, so the registry returns the tag's own digest (an

@@ -68,7 +68,7 @@ fn ref_command(out: &mut dyn Write, mode: PinMode, path: &str, plan: &RefPlan) -
             format!(
                 "{} is stale{} (current: {})",
                 r.original,
-                plan.behind
+                plan.detail
                     .as_deref()
                     .map(|b| format!(": {b}"))
                     .unwrap_or_default(),
@@ -94,16 +94,34 @@ fn ref_command(out: &mut dyn Write, mode: PinMode, path: &str, plan: &RefPlan) -
                 },
                 r.original,
                 after.unwrap_or_default(),
-                plan.behind
+                plan.detail
                     .as_deref()
                     .map(|b| format!(" ({b})"))
                     .unwrap_or_default()
             ),
         ),
         (Status::Error, _) => ("error", format!("{}: {reason}", r.original)),
-        (Status::Skipped, _) if reason != "ignored" => {
-            ("warning", format!("{} skipped: {reason}", r.original))
-        }
+        (Status::Missing, PinMode::Check) => ("error", format!("{}: {reason}", r.original)),
+        (Status::Missing, _) => ("warning", format!("{}: {reason}", r.original)),
+        (Status::Young, _) => (
+            if plan.denied && mode == PinMode::Check {
+                "error"
+            } else {
+                "notice"
+            },
+            format!(
+                "{}: {}",
+                r.original,
+                plan.detail.as_deref().unwrap_or("young")
+            ),
+        ),
+        (Status::Skipped, _) if reason != "ignored" => (
+            "warning",
+            match &plan.detail {
+                Some(detail) => format!("{} skipped: {reason}: {detail}", r.original),
+                None => format!("{} skipped: {reason}", r.original),
+            },
+        ),
         _ => return Ok(()),
     };
     command(out, level, at.0, at.1, at.2, &message)

@@ -12,6 +12,7 @@ use crate::engine::{
 };
 use crate::reference::Reference;
 use crate::registry::history::HistoryEntry;
+use crate::resolve::TimeSource;
 
 #[derive(Serialize)]
 struct ListDoc<'a> {
@@ -124,8 +125,10 @@ struct PinRef<'a> {
     digest_before: Option<&'a Digest>,
     digest_after: Option<&'a Digest>,
     updated_at: Option<&'a str>,
+    time_source: Option<TimeSource>,
     status: Status,
     reason: Option<&'a str>,
+    detail: Option<&'a str>,
 }
 
 fn pin_file(f: &FilePlan) -> PinFile<'_> {
@@ -150,8 +153,10 @@ fn pin_ref(p: &RefPlan) -> PinRef<'_> {
         digest_before: p.digest_before.as_ref(),
         digest_after: p.digest_after.as_ref(),
         updated_at: p.updated_at.as_deref(),
+        time_source: p.time_source,
         status: p.status,
         reason: p.reason.as_deref(),
+        detail: p.detail.as_deref(),
     }
 }
 

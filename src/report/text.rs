@@ -87,7 +87,7 @@ pub fn pin_text_file(
         let at = format!("{path}:{}:{}", r.line, r.column);
         let reason = plan.reason.as_deref().unwrap_or("");
         let behind = plan
-            .behind
+            .detail
             .as_deref()
             .map(|b| format!(", {b}"))
             .unwrap_or_default();
@@ -118,8 +118,36 @@ pub fn pin_text_file(
                 writeln!(err, "{at}: {}: stale digest{behind}", r.original)?
             }
             (Status::Error, _) => writeln!(err, "error: {at}: {}: {reason}", r.original)?,
+            (Status::Missing, PinMode::Check) => {
+                writeln!(out, "{at}: {} {}: {reason}", r.instruction, r.original)?
+            }
+            (Status::Missing, _) if !quiet => {
+                writeln!(err, "warning: {at}: {}: {reason}", r.original)?
+            }
+            (Status::Young, PinMode::Check) if plan.denied => writeln!(
+                out,
+                "{at}: {} {}: {}",
+                r.instruction,
+                r.original,
+                plan.detail.as_deref().unwrap_or("young")
+            )?,
+            (Status::Young, _) if !quiet => writeln!(
+                err,
+                "{at}: {}: kept, {}",
+                r.original,
+                plan.detail.as_deref().unwrap_or("young")
+            )?,
             (Status::Skipped, _) if !quiet && reason != "ignored" => {
-                writeln!(err, "warning: {at}: {}: skipped ({reason})", r.original)?
+                let detail = plan
+                    .detail
+                    .as_deref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default();
+                writeln!(
+                    err,
+                    "warning: {at}: {}: skipped ({reason}{detail})",
+                    r.original
+                )?
             }
             _ => {}
         }
@@ -127,7 +155,7 @@ pub fn pin_text_file(
     if let Some(error) = &file.error {
         file_error(err, &path, error)?;
     }
-    if mode != PinMode::Check && !file.diff.is_empty() {
+    if mode != PinMode::Check && !quiet && !file.diff.is_empty() {
         let diff = if color {
             colorize(&file.diff)
         } else {
@@ -141,16 +169,23 @@ pub fn pin_text_file(
 /// The one-line summary of a `pin` run (stderr).
 pub fn pin_text_summary(tally: &Tally, mode: PinMode, err: &mut dyn Write) -> io::Result<()> {
     let s = tally.summary;
+    let extra = [(s.young, "young"), (s.missing, "missing")]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!(", {n} {what}"))
+        .collect::<String>();
     if mode == PinMode::Check {
-        let findings = s.pinned + s.updated;
-        let what = if s.updated > 0 {
+        let what = if tally.findings == s.pinned {
+            "not pinned"
+        } else if tally.findings == s.pinned + s.updated {
             "unpinned or stale"
         } else {
-            "not pinned"
+            "unpinned, stale, missing or too young"
         };
         return writeln!(
             err,
-            "digestpin: {findings} of {} image reference{} {what} in {} of {} file{} ({} pinned, {} skipped, {} error{})",
+            "digestpin: {} of {} image reference{} {what} in {} of {} file{} ({} pinned{extra}, {} skipped, {} error{})",
+            tally.findings,
             s.refs,
             plural(s.refs),
             tally.files_with_findings,
@@ -168,7 +203,7 @@ pub fn pin_text_summary(tally: &Tally, mode: PinMode, err: &mut dyn Write) -> io
     };
     writeln!(
         err,
-        "digestpin: {} {}, {} {}, {} unchanged, {} skipped, {} error{}; {} of {} file{} {changed_verb}",
+        "digestpin: {} {}, {} {}, {} unchanged{extra}, {} skipped, {} error{}; {} of {} file{} {changed_verb}",
         s.pinned,
         verbs[0],
         s.updated,
