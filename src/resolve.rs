@@ -121,9 +121,12 @@ pub enum Existence {
 /// The tag history an answer comes from.
 #[derive(Debug, Clone)]
 pub struct HistoryAnswer {
-    /// Complete from its start through the cut-off (`--as-of`) or through now.
+    /// Complete from its start through `through`, or through now; for `--as-of` it may also
+    /// hold entries after the cut-off that an earlier run recorded.
     pub window: Window,
     pub cutoff: Option<Timestamp>,
+    /// How far the window is known complete (`None`: through now).
+    pub through: Option<Timestamp>,
     /// Pinned digests absent from the window, checked with `HEAD`.
     pub checked: BTreeMap<Digest, Existence>,
 }
@@ -148,6 +151,16 @@ impl HistoryAnswer {
         let upto = entries
             .iter()
             .rposition(|e| e.updated_at <= answer.updated_at)?;
+        if entries[upto + 1..].iter().any(|e| &e.digest == old)
+            && !entries[..=upto].iter().any(|e| &e.digest == old)
+        {
+            let cutoff = self
+                .cutoff
+                .map_or_else(String::new, |c| format!(" as of {c}"));
+            return Some(format!(
+                "pinned digest is newer than the tag's digest{cutoff}"
+            ));
+        }
         match entries[..=upto].iter().rposition(|e| &e.digest == old) {
             Some(i) if i < upto => {
                 let newer = upto - i;
@@ -159,13 +172,18 @@ impl HistoryAnswer {
                 ))
             }
             Some(_) => None,
-            None => Some(match self.window.start {
-                Some(start) => format!(
-                    "not in the history of {tag} since {}",
-                    start.strftime("%Y-%m-%d")
-                ),
-                None => format!("not in the history of {tag}"),
-            }),
+            None => {
+                let since = self
+                    .window
+                    .start
+                    .map(|s| format!(" since {}", s.strftime("%Y-%m-%d")))
+                    .unwrap_or_default();
+                let until = self
+                    .through
+                    .map(|t| format!(" up to {t}"))
+                    .unwrap_or_default();
+                Some(format!("not in the history of {tag}{since}{until}"))
+            }
         }
     }
 }
@@ -242,7 +260,7 @@ pub async fn resolve_one(
         repository,
         tag,
     };
-    let (window, record) = match from_history(&source, when, now, cached).await {
+    let (window, record) = match from_history(&source, when, now, cached, verify).await {
         Ok(found) => found,
         Err(Lookup::NoEntry) => {
             let cutoff = when
@@ -256,6 +274,10 @@ pub async fn resolve_one(
     let mut answer = HistoryAnswer {
         window,
         cutoff: when.cutoff(),
+        through: match when {
+            When::AsOf(t) => Some(t),
+            _ => None,
+        },
         checked: BTreeMap::new(),
     };
     for digest in verify {
@@ -305,20 +327,32 @@ async fn existence(
 /// The history needed to answer `when`, using and extending the cached record when there is
 /// one: an `--as-of`/`--min-age` inside the cached span costs nothing; otherwise only entries
 /// newer than the cached ones are fetched. For `--min-age` the window runs through now, so that
-/// a pin newer than the cut-off is recognised (and kept).
+/// a pin newer than the cut-off is recognised (and kept); a cached record that reaches the
+/// cut-off and holds every pinned digest (`verify`) already says all of that.
 async fn from_history(
     source: &TagHistory<'_>,
     when: When,
     now: Timestamp,
     cached: Option<&HistoryRecord>,
+    verify: &BTreeSet<Digest>,
 ) -> Result<(Window, HistoryRecord), Lookup> {
     // Through now, except "as of": that answer ends at its cut-off.
     let through = match when {
         When::AsOf(t) => Some(t),
         _ => None,
     };
+    let knows = |record: &HistoryRecord| match when {
+        When::Now => false,
+        When::AsOf(t) => t <= record.until,
+        When::MinAge(t) => {
+            t <= record.until
+                && verify
+                    .iter()
+                    .all(|d| record.entries.iter().any(|e| &e.digest == d))
+        }
+    };
     let record = match cached {
-        Some(record) if through.is_some_and(|t| t <= record.until) => record.clone(),
+        Some(record) if knows(record) => record.clone(),
         Some(record) => {
             let mut newer = history::all_entries(source, Some(record.until), through).await?;
             drop_future(&mut newer, now);
@@ -341,7 +375,7 @@ async fn from_history(
             }
         }
     };
-    let window = window_within(&record, through);
+    let window = window_within(&record, None);
     if window.newest_at_or_before(when.cutoff()).is_some() {
         return Ok((window, record));
     }
@@ -356,7 +390,7 @@ async fn from_history(
                 from: None,
                 ..record
             };
-            return Ok((window_within(&record, through), record));
+            return Ok((window_within(&record, None), record));
         }
         Err(e) => return Err(e),
     };
@@ -375,7 +409,7 @@ async fn from_history(
         from: older.start,
         until: record.until,
     };
-    Ok((window_within(&joined, through), joined))
+    Ok((window_within(&joined, None), joined))
 }
 
 /// How far a freshly fetched, complete answer is known complete: through its newest entry, and

@@ -490,13 +490,53 @@ fn min_age_picks_the_newest_old_enough_digest() {
 }
 
 #[test]
-fn as_of_on_a_registry_without_tag_history_is_an_error_naming_it() {
+fn as_of_on_a_registry_without_tag_history_skips_naming_it_and_writes_the_rest() {
     let emu = Emulator::start();
     nightly(&emu, "library/alpine", "3.20");
+    let python = nightly(&emu, "chainguard/python", "latest");
     let dir = tempfile::tempdir().unwrap();
+    let pinned_alpine = format!("alpine:3.20@sha256:{}", "a".repeat(64));
+    let file = write(
+        dir.path(),
+        "Dockerfile",
+        format!("FROM alpine:3.20\nFROM {pinned_alpine}\nFROM cgr.dev/chainguard/python:latest\n")
+            .as_bytes(),
+    );
+    let at = &python[3];
+    let out = digestpin(dir.path(), &emu)
+        .args(["pin", "--as-of", &at.timestamp, "--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let doc = json(&out);
+    let refs = &doc["files"][0]["refs"];
+    assert_eq!(refs[0]["status"], "skipped");
+    assert_eq!(refs[0]["reason"], "no-history");
+    assert!(refs[0]["detail"].as_str().unwrap().contains("docker.io"));
+    assert_eq!(refs[1]["status"], "unchanged");
+    assert_eq!(refs[2]["status"], "pinned");
+    assert_eq!(refs[2]["time_source"], "tag-history");
+    assert_eq!(
+        String::from_utf8(read(&file)).unwrap(),
+        format!(
+            "FROM alpine:3.20\nFROM {pinned_alpine}\nFROM cgr.dev/chainguard/python:latest@{}\n",
+            at.digest
+        )
+    );
+    // Text: a warning naming the registry.
     write(dir.path(), "Dockerfile", b"FROM alpine:3.20\n");
     digestpin(dir.path(), &emu)
         .args(["pin", "--as-of", "2024-03-01"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "skipped (no-history: registry docker.io keeps no tag history",
+        ));
+    // `resolve` has one reference to answer: an error naming the registry.
+    digestpin(dir.path(), &emu)
+        .args(["resolve", "alpine:3.20", "--as-of", "2024-03-01"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
@@ -523,7 +563,7 @@ fn docker_hub_names_are_normalised_and_spelling_kept() {
     assert_eq!(
         String::from_utf8(read(&file)).unwrap(),
         format!(
-            "FROM alpine:3.20@{}\nFROM \"bitnami/redis@{}\"\n",
+            "FROM alpine:3.20@{}\nFROM \"bitnami/redis:latest@{}\"\n",
             alpine.last().unwrap().digest,
             redis.last().unwrap().digest
         )
@@ -918,10 +958,17 @@ fn warm_cache_rerun_costs_one_request_per_image_and_sees_new_builds() {
         text.contains(&format!("cgr.dev/chainguard/a:latest@{}", fresh.digest)),
         "{text}"
     );
-    // --as-of and --min-age inside the cached span: no request at all.
+    // --as-of and --min-age inside the cached span: no request at all. The pins are younger
+    // than 2 days: a cooldown keeps them (no diff); as of 2 days ago moves them back.
     emu.clear_requests();
     digestpin(dir.path(), &emu)
         .args(["pin", "--diff", "--min-age", "2d"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("3 young"));
+    let two_days_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(48);
+    digestpin(dir.path(), &emu)
+        .args(["pin", "--diff", "--as-of", &two_days_ago.to_string()])
         .assert()
         .code(1);
     assert_eq!(emu.requests().len(), 0, "{:?}", emu.requests());

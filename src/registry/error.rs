@@ -60,7 +60,7 @@ pub enum RegistryError {
         value: String,
     },
     /// The tag history has no entry at or before the cut-off (the caller names the reference).
-    #[error("no tag history entry at or before {cutoff}")]
+    #[error("no history entry at or before {cutoff}")]
     NoEntryBefore { cutoff: String },
     /// `--as-of` on a registry without the Tag History API.
     #[error("registry {registry} has no tag history API: --as-of works only with cgr.dev")]
