@@ -296,9 +296,22 @@ impl Registry {
     /// Like [`Registry::push`], with a `salt` mixed into the layer contents (push the same tag
     /// with another salt to move it to a new digest), and returning the children's digests.
     pub fn push_full(&self, repo: &str, tag: &str, kind: ImageKind, salt: &str) -> Pushed {
+        self.push_created(repo, tag, kind, salt, None)
+    }
+
+    /// Like [`Registry::push_full`], with `created` written into each image config (none when
+    /// `None`, as reproducible builds may leave it out).
+    pub fn push_created(
+        &self,
+        repo: &str,
+        tag: &str,
+        kind: ImageKind,
+        salt: &str,
+        created: Option<&str>,
+    ) -> Pushed {
         if !kind.is_multi() {
             let (body, media_type) =
-                self.push_image_blobs(repo, tag, kind, INDEX_PLATFORMS[0], salt);
+                self.push_image_blobs(repo, tag, kind, INDEX_PLATFORMS[0], salt, created);
             let digest = self.put_manifest(repo, tag, media_type, &body);
             return Pushed {
                 digest,
@@ -310,7 +323,8 @@ impl Registry {
         let mut children = Vec::new();
         let mut entries = Vec::new();
         for platform in INDEX_PLATFORMS {
-            let (body, media_type) = self.push_image_blobs(repo, tag, kind, platform, salt);
+            let (body, media_type) =
+                self.push_image_blobs(repo, tag, kind, platform, salt, created);
             let digest = self.put_manifest(repo, &sha256_digest(&body), media_type, &body);
             entries.push(serde_json::json!({
                 "mediaType": media_type,
@@ -372,17 +386,21 @@ impl Registry {
         kind: ImageKind,
         (os, arch): (&str, &str),
         salt: &str,
+        created: Option<&str>,
     ) -> (Vec<u8>, &'static str) {
         let layer = format!("digestpin test layer\nrepo={repo}\ntag={tag}\nkind={kind:?}\nplatform={os}/{arch}\nsalt={salt}\n")
             .into_bytes();
         let layer_digest = sha256_digest(&layer);
-        let config = serde_json::to_vec(&serde_json::json!({
+        let mut config = serde_json::json!({
             "architecture": arch,
             "os": os,
             "config": {},
             "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-        }))
-        .expect("serialize config");
+        });
+        if let Some(created) = created {
+            config["created"] = serde_json::Value::from(created);
+        }
+        let config = serde_json::to_vec(&config).expect("serialize config");
         let config_digest = self.upload_blob(repo, &config);
         assert_eq!(self.upload_blob(repo, &layer), layer_digest);
 
