@@ -491,3 +491,103 @@ pub async fn resolve_all(
     }
     (answers, records)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(ts: &str, n: u8) -> HistoryEntry {
+        HistoryEntry {
+            updated_at: ts.parse().unwrap(),
+            timestamp_text: ts.to_owned(),
+            digest: Digest::parse(&format!("sha256:{}", format!("{n:02x}").repeat(32))).unwrap(),
+        }
+    }
+
+    fn answer(
+        entries: &[HistoryEntry],
+        cutoff: Option<&str>,
+        start: Option<&str>,
+    ) -> HistoryAnswer {
+        HistoryAnswer {
+            window: Window {
+                entries: entries.to_vec(),
+                start: start.map(|s| s.parse().unwrap()),
+            },
+            cutoff: cutoff.map(|c| c.parse().unwrap()),
+            through: None,
+            checked: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn behind_counts_rebuilds_honestly() {
+        let entries = vec![
+            entry("2024-06-01T00:00:00Z", 1),
+            entry("2024-06-02T00:00:00Z", 2),
+            entry("2024-06-03T00:00:00Z", 3),
+            entry("2024-06-04T00:00:00Z", 4),
+        ];
+        let now: Timestamp = "2024-06-14T00:00:00Z".parse().unwrap();
+        let a = answer(&entries, None, Some("2024-05-01T00:00:00Z"));
+        assert_eq!(
+            a.behind(&entries[0].digest, "latest", now).unwrap(),
+            "3 rebuilds behind, replaced 12 days ago"
+        );
+        assert_eq!(a.behind(&entries[3].digest, "latest", now), None);
+        let unknown = Digest::parse(&format!("sha256:{}", "f".repeat(64))).unwrap();
+        assert_eq!(
+            a.behind(&unknown, "latest", now).unwrap(),
+            "not in the history of latest since 2024-05-01"
+        );
+        // With a cut-off between entries: counted up to the answer, and a later pin is newer.
+        let a = answer(&entries, Some("2024-06-02T12:00:00Z"), None);
+        assert_eq!(a.answer(), Some(&entries[1]));
+        assert_eq!(
+            a.behind(&entries[0].digest, "latest", now).unwrap(),
+            "1 rebuild behind, replaced 12 days ago"
+        );
+        assert!(
+            a.behind(&entries[3].digest, "latest", now)
+                .unwrap()
+                .starts_with("pinned digest is newer than the tag's digest as of")
+        );
+    }
+
+    #[test]
+    fn min_age_and_as_of_make_one_question() {
+        let now: Timestamp = "2024-06-14T00:00:00Z".parse().unwrap();
+        let week = SignedDuration::from_hours(24 * 7);
+        assert_eq!(When::from_flags(None, None, now), When::Now);
+        assert_eq!(
+            When::from_flags(None, Some(week), now),
+            When::MinAge(now - week)
+        );
+        let as_of: Timestamp = "2024-06-10T00:00:00Z".parse().unwrap();
+        assert_eq!(
+            When::from_flags(Some(as_of), Some(week), now),
+            When::AsOf(now - week)
+        );
+        // An absurd age does not overflow.
+        assert_eq!(
+            When::from_flags(None, Some(SignedDuration::MAX), now),
+            When::MinAge(Timestamp::MIN)
+        );
+    }
+
+    #[test]
+    fn settled_history_never_reaches_past_now() {
+        let now: Timestamp = "2024-06-14T00:00:00Z".parse().unwrap();
+        let entries = vec![
+            entry("2024-06-13T23:30:00Z", 1),
+            entry("2999-01-01T00:00:00Z", 2),
+        ];
+        assert_eq!(
+            settled_until(&entries, None, now).to_string(),
+            "2024-06-13T23:30:00Z"
+        );
+        let mut kept = entries.clone();
+        drop_future(&mut kept, now);
+        assert_eq!(kept, entries[..1]);
+    }
+}

@@ -438,3 +438,36 @@ fn mixed_registries_with_as_of_and_min_age() {
         .code(1)
         .stdout(predicate::str::contains("digest not found in registry"));
 }
+
+/// An entry dated in the future is no history: it is not the current digest, and it is not
+/// cached as settled, so the registry's later correction is seen.
+#[test]
+fn a_future_entry_neither_answers_nor_poisons_the_cache() {
+    let emu = Emulator::start();
+    let mut h = cooldown_history(&emu);
+    let future = emulator::synthetic_entry("chainguard/python", "latest", "2999-01-01T00:00:00Z");
+    h.push(future.clone());
+    emu.set_history("chainguard/python", "latest", h.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), &format!("FROM {PYTHON}:latest\n"));
+    digestpin(dir.path(), &emu).arg("pin").assert().success();
+    assert_eq!(
+        read(&file),
+        format!("FROM {PYTHON}:latest@{}\n", h[2].digest)
+    );
+    // The registry corrects itself with a real new build: the next (cached) run sees it.
+    let fresh =
+        emulator::synthetic_entry("chainguard/python", "latest", &Timestamp::now().to_string());
+    h.pop();
+    h.push(fresh.clone());
+    emu.set_history("chainguard/python", "latest", h);
+    emu.clear_requests();
+    digestpin(dir.path(), &emu).arg("pin").assert().success();
+    assert_eq!(
+        read(&file),
+        format!("FROM {PYTHON}:latest@{}\n", fresh.digest)
+    );
+    for r in emu.requests() {
+        assert!(!r.query.as_deref().unwrap_or("").contains("2998"), "{r:?}");
+    }
+}

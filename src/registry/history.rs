@@ -338,6 +338,8 @@ mod tests {
         entries: Vec<HistoryEntry>,
         newest_first: bool,
         exclusive_bounds: bool,
+        /// Every page is the oldest 1000 entries, whatever the window.
+        ignore_range: bool,
         calls: RefCell<Vec<(Option<Timestamp>, Option<Timestamp>)>>,
     }
 
@@ -362,6 +364,7 @@ mod tests {
                 .collect(),
             newest_first,
             exclusive_bounds,
+            ignore_range: false,
             calls: RefCell::default(),
         }
     }
@@ -374,6 +377,9 @@ mod tests {
         ) -> Result<Vec<HistoryEntry>, RegistryError> {
             self.calls.borrow_mut().push((start, end));
             let inside = |e: &&HistoryEntry| {
+                if self.ignore_range {
+                    return true;
+                }
                 let after = start.is_none_or(|s| {
                     if self.exclusive_bounds {
                         e.updated_at > s
@@ -463,6 +469,67 @@ mod tests {
             run(newest_at_or_before(&src, Some(early), now)),
             Err(Lookup::NoEntry)
         ));
+    }
+
+    #[test]
+    fn a_server_ignoring_the_window_is_answered_from_what_lies_inside_it() {
+        // Three entries older than the first window; the server sends them for any window.
+        let t0: Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
+        let mut src = fake(3, SignedDuration::from_hours(24), false, false);
+        src.ignore_range = true;
+        let now = t0 + SignedDuration::from_hours(24 * 90);
+        let w = run(newest_at_or_before(&src, None, now)).unwrap();
+        assert_eq!(w.newest_at_or_before(None), src.entries.last());
+        let cutoff = src.entries[1].updated_at + SignedDuration::from_secs(1);
+        let w = run(newest_at_or_before(&src, Some(cutoff), now)).unwrap();
+        assert_eq!(w.newest_at_or_before(Some(cutoff)), Some(&src.entries[1]));
+        let early = t0 - SignedDuration::from_secs(1);
+        assert!(matches!(
+            run(newest_at_or_before(&src, Some(early), now)),
+            Err(Lookup::NoEntry)
+        ));
+    }
+
+    #[test]
+    fn an_entry_inside_the_margin_before_the_start_counts() {
+        // The first window starts at cutoff − 31 days; the request asks from a second earlier,
+        // in whole seconds. The only entry sits half a second after the requested start.
+        let cutoff: Timestamp = "2024-03-01T12:00:00.7Z".parse().unwrap();
+        let requested = start_param(cutoff - FIRST_WINDOW).unwrap();
+        assert_eq!(requested.to_string(), "2024-01-30T11:59:59Z");
+        let at = requested + SignedDuration::from_millis(500);
+        let src = Fake {
+            entries: vec![entry(at, 1)],
+            newest_first: false,
+            exclusive_bounds: false,
+            ignore_range: false,
+            calls: RefCell::default(),
+        };
+        let w = run(newest_at_or_before(&src, Some(cutoff), cutoff)).unwrap();
+        assert_eq!(w.newest_at_or_before(Some(cutoff)), Some(&src.entries[0]));
+        assert_eq!(src.calls.borrow().len(), 1);
+    }
+
+    #[test]
+    fn endless_full_pages_stop_at_the_page_bound() {
+        struct Endless(RefCell<usize>);
+        impl HistorySource for Endless {
+            async fn page(
+                &self,
+                start: Option<Timestamp>,
+                _end: Option<Timestamp>,
+            ) -> Result<Vec<HistoryEntry>, RegistryError> {
+                *self.0.borrow_mut() += 1;
+                let from = start.unwrap_or(Timestamp::UNIX_EPOCH) + SignedDuration::from_secs(2);
+                Ok((0..PAGE_LIMIT)
+                    .map(|i| entry(from + SignedDuration::from_secs(i as i64), i))
+                    .collect())
+            }
+        }
+        let src = Endless(RefCell::new(0));
+        let err = run(all_entries(&src, None, None)).unwrap_err();
+        assert!(err.to_string().contains("more than 100 pages"), "{err}");
+        assert_eq!(*src.0.borrow(), MAX_PAGES);
     }
 
     #[test]
