@@ -860,7 +860,10 @@ pub fn pin(
     let queries: Vec<Query> = waiting.keys().cloned().collect();
     let registries: BTreeSet<String> = queries.iter().map(|q| q.registry.clone()).collect();
     let cached = cache.map(|c| load_cache(c, client, &queries, &registries, opts.now));
-    let cached = cached.unwrap_or_default();
+    let known = resolve::Known {
+        cached: cached.unwrap_or_default(),
+        verify,
+    };
     let mut files: Vec<Option<FileScan>> = files.into_iter().map(Some).collect();
     let (queue, receiver) = std::sync::mpsc::channel::<(usize, FilePlan)>();
     let receiver = std::sync::Mutex::new(receiver);
@@ -883,8 +886,7 @@ pub fn pin(
             queries,
             opts.jobs,
             opts.now,
-            &cached,
-            &verify,
+            &known,
             progress,
             &mut |query, answers| {
                 for &i in waiting.get(query).into_iter().flatten() {

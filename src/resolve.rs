@@ -449,17 +449,23 @@ fn window_within(record: &HistoryRecord, through: Option<Timestamp>) -> Window {
     }
 }
 
+/// What a run knows before it asks: earlier runs' history records by tag, and the pinned
+/// digests of each tag query (checked with `HEAD` when the history does not hold them).
+#[derive(Debug, Default)]
+pub struct Known {
+    pub cached: HashMap<TagKey, HistoryRecord>,
+    pub verify: BTreeMap<Query, BTreeSet<Digest>>,
+}
+
 /// Resolves every query concurrently; `progress(done, total)` is called as each finishes, and
-/// `answered(query, answers so far)` once its answer is in. `cached` holds earlier runs' history
-/// records by tag; `verify` the pinned digests of each tag query; the records to keep are
-/// returned.
+/// `answered(query, answers so far)` once its answer is in. The records to keep for the next
+/// run are returned.
 pub async fn resolve_all(
     client: &Client,
     queries: Vec<Query>,
     jobs: usize,
     now: Timestamp,
-    cached: &HashMap<TagKey, HistoryRecord>,
-    verify: &BTreeMap<Query, BTreeSet<Digest>>,
+    known: &Known,
     progress: &(dyn Fn(usize, usize) + Sync),
     answered: &mut dyn FnMut(&Query, &Resolutions),
 ) -> (Resolutions, Vec<(TagKey, HistoryRecord)>) {
@@ -472,8 +478,8 @@ pub async fn resolve_all(
             let none = &none;
             async move {
                 let key = query.tag_key();
-                let cached = key.as_ref().and_then(|k| cached.get(k));
-                let verify = verify.get(&query).unwrap_or(none);
+                let cached = key.as_ref().and_then(|k| known.cached.get(k));
+                let verify = known.verify.get(&query).unwrap_or(none);
                 let (result, record) = resolve_one(client, &query, now, cached, verify).await;
                 (query, key, result, record)
             }
@@ -481,7 +487,7 @@ pub async fn resolve_all(
         .buffer_unordered(jobs.max(1));
     while let Some((query, key, result, record)) = pending.next().await {
         if let (Some(key), Some(record)) = (key, record) {
-            if cached.get(&key) != Some(&record) {
+            if known.cached.get(&key) != Some(&record) {
                 records.push((key, record));
             }
         }

@@ -597,6 +597,7 @@ fn quirks_change_the_response_shape() {
         bad_digest: Some(bad.clone()),
         expires_in: None,
         ignore_range: false,
+        half_second_after_start: false,
     });
     let c = client();
     let body: Value = c
