@@ -9,6 +9,8 @@ Modes:
       app.dockerfile, Containerfile, ...) of about --size bytes each, using exactly
       --distinct distinct image references (registry/repository:tag) overall when the
       tree holds enough references (a few per file), fewer otherwise.
+  gen_tree.py --out DIR --flat [--files 10000] [--size 400]
+      The same files, all in DIR itself (a flat folder of small files).
   gen_tree.py --out DIR --big-file BYTES [--seed 1] [--distinct 200]
       One file DIR/Dockerfile of about BYTES bytes (suffixes k/M/G accepted): many
       stages, one very long RUN continuation and one large heredoc.
@@ -622,6 +624,9 @@ def gen_tree(args):
     picker = Picker(rng, images)
     g = Gen(rng, picker)
     paths = tree_paths(rng, args.files)
+    if args.flat:
+        # One folder: svc-00001.Dockerfile, … (the "small files" tree).
+        paths = [("", "%s-%05d.Dockerfile" % (svc, i), svc) for i, (_, _, svc) in enumerate(paths)]
     total = 0
     counts = {}
     made = set()
@@ -711,6 +716,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     ap.add_argument("--distinct", type=int, default=200, help="distinct images used overall (default 200)")
     ap.add_argument("--size", type=int, default=2048, help="approximate bytes per file (default 2048)")
+    ap.add_argument("--flat", action="store_true", help="every file in --out itself, named SERVICE-NNNNN.Dockerfile")
     ap.add_argument("--big-file", metavar="BYTES", help="write one DIR/Dockerfile of about BYTES instead of a tree")
     ap.add_argument("--manifest", metavar="PATH", help="write a JSON summary of what was generated")
     args = ap.parse_args(argv)

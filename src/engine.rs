@@ -110,44 +110,54 @@ pub fn scan_each(
             empty_dirs: discovery.empty_dirs,
         });
     }
-    let slots: Vec<std::sync::Mutex<Option<Job>>> = jobs
-        .into_iter()
-        .map(|j| std::sync::Mutex::new(Some(j)))
-        .collect();
+    // Workers take contiguous batches of the sorted list, so a file costs its open, read and
+    // scan, not a hand-off: one claim, one send and at most one wake-up per batch. Batches are
+    // small enough that output starts at once and every core stays busy to the end.
+    let batch = (jobs.len() / (workers * 16)).clamp(1, 256);
+    let mut batches: Vec<std::sync::Mutex<Vec<Job>>> = Vec::new();
+    let mut jobs = jobs.into_iter().peekable();
+    while jobs.peek().is_some() {
+        batches.push(std::sync::Mutex::new(jobs.by_ref().take(batch).collect()));
+    }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
         // A bounded channel keeps workers from racing far ahead of a slow writer.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, FileScan)>(256);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<FileScan>)>(workers * 4);
         for _ in 0..workers {
             let tx = tx.clone();
-            let (slots, next, stop, run) = (&slots, &next, &stop, &run);
+            let (batches, next, stop, run) = (&batches, &next, &stop, &run);
             scope.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if i >= slots.len() || stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if i >= batches.len() || stop.load(std::sync::atomic::Ordering::Relaxed) {
                         break;
                     }
-                    let job = slots[i].lock().ok().and_then(|mut s| s.take());
-                    if let Some(job) = job {
-                        if tx.send((i, run(job))).is_err() {
-                            break;
-                        }
+                    let jobs = std::mem::take(
+                        &mut *batches[i]
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner),
+                    );
+                    let scanned: Vec<FileScan> = jobs.into_iter().map(run).collect();
+                    if tx.send((i, scanned)).is_err() {
+                        break;
                     }
                 }
             });
         }
         drop(tx);
-        // Hand results over in order; out-of-order ones wait in a small buffer.
+        // Hand batches over in order; out-of-order ones wait in a small buffer.
         let mut pending = std::collections::BTreeMap::new();
         let mut expected = 0;
-        for (i, file) in rx {
-            pending.insert(i, file);
-            while let Some(file) = pending.remove(&expected) {
+        for (i, scanned) in rx {
+            pending.insert(i, scanned);
+            while let Some(scanned) = pending.remove(&expected) {
                 expected += 1;
-                if let Err(e) = each(file) {
-                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                    return Err(e);
+                for file in scanned {
+                    if let Err(e) = each(file) {
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                        return Err(e);
+                    }
                 }
             }
         }

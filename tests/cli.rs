@@ -245,7 +245,7 @@ fn check_offline_json_reports_what_would_happen() {
     assert_eq!(file["refs"][1]["digest_before"], format!("sha256:{HEX}"));
     assert_eq!(
         doc["summary"],
-        serde_json::json!({"files": 1, "refs": 4, "pinned": 1, "updated": 0, "unchanged": 1, "skipped": 2, "errors": 0})
+        serde_json::json!({"files": 1, "refs": 4, "pinned": 1, "updated": 0, "unchanged": 1, "young": 0, "missing": 0, "skipped": 2, "errors": 0})
     );
 }
 
