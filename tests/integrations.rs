@@ -512,7 +512,7 @@ fn action_diff_mode_reports_changes_and_succeeds_without_writing() {
     );
     assert!(
         summary.contains(&format!(
-            "+FROM cgr.dev/chainguard/img-2@{}",
+            "+FROM cgr.dev/chainguard/img-2:latest@{}",
             reg.digest("chainguard/img-2", 4)
         )),
         "{why}"
@@ -569,7 +569,7 @@ fn action_pin_mode_rewrites_the_files_then_has_nothing_left_to_do() {
     assert_eq!(
         fs::read_to_string(ws.path().join("services/api/app.dockerfile")).unwrap(),
         format!(
-            "# the API service\nFROM cgr.dev/chainguard/img-2@{}\n",
+            "# the API service\nFROM cgr.dev/chainguard/img-2:latest@{}\n",
             reg.digest("chainguard/img-2", 4)
         )
     );
