@@ -21,6 +21,7 @@
 //! durability across a power cut is left to the filesystem, as git and most editors do for
 //! working-tree files.)
 
+use std::collections::HashMap;
 use std::fs::{File, Metadata};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -140,6 +141,8 @@ fn kind_name(kind: &std::fs::FileType) -> &'static str {
 fn walk_dir(dir: &Path, strip_dot: bool, found: &mut Discovery) {
     // Symlinks found by walking must resolve inside the directory walked.
     let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut regular: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
     let walker = ignore::WalkBuilder::new(dir)
         .hidden(true)
         .git_ignore(true)
@@ -168,52 +171,77 @@ fn walk_dir(dir: &Path, strip_dot: bool, found: &mut Discovery) {
         if !named || entry.depth() == 0 || kind.is_dir() {
             continue;
         }
-        let skip = if kind.is_file() {
-            None
+        // The file each path reads: the walker does not descend into linked directories, so a
+        // regular file's resolved path is the root's joined with its own below the root.
+        let read = if kind.is_file() {
+            let below = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+            Ok(root.join(below))
         } else if kind.is_symlink() {
-            symlink_problem(entry.path(), &root, dir)
+            symlink_target(entry.path(), &root, dir)
         } else {
-            Some(not_regular(&kind))
+            Err(not_regular(&kind))
         };
         let path = entry.into_path();
         let path = match (strip_dot, path.strip_prefix(".")) {
             (true, Ok(rest)) => rest.to_path_buf(),
             _ => path,
         };
-        match skip {
-            None => found.files.push(path),
-            Some(reason) => found.skipped.push(Skipped { path, reason }),
+        match read {
+            Ok(target) if kind.is_file() => regular.push((target, path)),
+            Ok(target) => links.push((target, path)),
+            Err(reason) => found.skipped.push(Skipped { path, reason }),
+        }
+    }
+    // A file reached by a symlink and by its own name (or by two symlinks) is read once, under
+    // its own name (or the first link's): writing it twice would find it changed the second
+    // time.
+    let mut names: HashMap<PathBuf, PathBuf> = regular.iter().cloned().collect();
+    found
+        .files
+        .extend(regular.into_iter().map(|(_, path)| path));
+    links.sort_by(|a, b| a.1.cmp(&b.1));
+    for (target, path) in links {
+        match names.get(&target) {
+            Some(name) => {
+                let reason = format!("the same file as {}, read under that name", name.display());
+                found.skipped.push(Skipped { path, reason });
+            }
+            None => {
+                names.insert(target, path.clone());
+                found.files.push(path);
+            }
         }
     }
 }
 
-/// Why a symlink found by walking `shown_root` (resolved: `root`) is not read, if it is not.
-fn symlink_problem(link: &Path, root: &Path, shown_root: &Path) -> Option<String> {
+/// The file a symlink found by walking `shown_root` (resolved: `root`) points to, or why it is
+/// not read.
+fn symlink_target(link: &Path, root: &Path, shown_root: &Path) -> Result<PathBuf, String> {
     let target_text = std::fs::read_link(link)
         .map(|t| t.to_string_lossy().into_owned())
         .unwrap_or_default();
     let target = match std::fs::canonicalize(link) {
         Ok(target) => target,
         Err(e) => {
-            return Some(format!(
+            return Err(format!(
                 "symlink to {target_text}, which cannot be resolved ({}); not read",
                 describe_io(&e)
             ));
         }
     };
     if !target.starts_with(root) {
-        return Some(format!(
-            "symlink to {target_text}, outside {}; not read or written",
+        return Err(format!(
+            "symlink to {target_text}, outside the directory walked ({}); not read or written",
             shown_root.display()
         ));
     }
     match std::fs::metadata(&target) {
-        Ok(meta) if meta.is_file() => None,
-        Ok(meta) => Some(format!(
+        Ok(meta) if meta.is_file() => Ok(target),
+        Ok(meta) => Err(format!(
             "symlink to {target_text}, {}",
             not_regular(&meta.file_type())
         )),
-        Err(e) => Some(format!("symlink to {target_text}: {}", describe_io(&e))),
+        Err(e) => Err(format!("symlink to {target_text}: {}", describe_io(&e))),
     }
 }
 
@@ -735,6 +763,9 @@ mod tests {
             "abs.Dockerfile",
         );
         link("sub/real.Dockerfile", "in.Dockerfile");
+        std::fs::write(root.join("sub/base"), "FROM a\n").unwrap();
+        link("sub/base", "via.Dockerfile");
+        link("sub/base", "via2.Dockerfile");
         link("/dev/zero", "zero.Dockerfile");
         link("missing", "dangling.Dockerfile");
         let fifo = std::ffi::CString::new(
@@ -753,7 +784,7 @@ mod tests {
                 .into_owned()
         };
         let files: Vec<String> = found.files.iter().map(|p| name(p)).collect();
-        assert_eq!(files, ["in.Dockerfile", "sub/real.Dockerfile"]);
+        assert_eq!(files, ["sub/real.Dockerfile", "via.Dockerfile"]);
         let skipped: Vec<(String, &str)> = found
             .skipped
             .iter()
@@ -766,7 +797,7 @@ mod tests {
                 (
                     "abs.Dockerfile".into(),
                     format!(
-                        "symlink to {}, outside {shown}; not read or written",
+                        "symlink to {}, outside the directory walked ({shown}); not read or written",
                         outside.join("base.Dockerfile").display()
                     )
                     .as_str()
@@ -778,7 +809,7 @@ mod tests {
                 (
                     "ext.Dockerfile".into(),
                     format!(
-                        "symlink to ../outside/base.Dockerfile, outside {shown}; not read or written"
+                        "symlink to ../outside/base.Dockerfile, outside the directory walked ({shown}); not read or written"
                     )
                     .as_str()
                 ),
@@ -787,8 +818,24 @@ mod tests {
                     "not a regular file (a FIFO); not read"
                 ),
                 (
+                    "in.Dockerfile".into(),
+                    format!(
+                        "the same file as {}, read under that name",
+                        root.join("sub/real.Dockerfile").display()
+                    )
+                    .as_str()
+                ),
+                (
+                    "via2.Dockerfile".into(),
+                    format!(
+                        "the same file as {}, read under that name",
+                        root.join("via.Dockerfile").display()
+                    )
+                    .as_str()
+                ),
+                (
                     "zero.Dockerfile".into(),
-                    format!("symlink to /dev/zero, outside {shown}; not read or written").as_str()
+                    format!("symlink to /dev/zero, outside the directory walked ({shown}); not read or written").as_str()
                 ),
             ]
         );
