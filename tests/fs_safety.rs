@@ -392,6 +392,8 @@ fn fifos_devices_and_huge_files_never_block_or_exhaust_memory() {
         .unwrap()
         .set_len((64 << 20) + 1)
         .unwrap();
+    // Reaped by `wait_measuring` (wait4, for its peak memory), which clippy cannot see.
+    #[allow(clippy::zombie_processes)]
     let child = process(dir.path(), None)
         .args(["list", "big.Dockerfile", "over.Dockerfile"])
         .stdout(Stdio::null())
