@@ -418,7 +418,12 @@ fn list(args: ListArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<
             let walk = engine::scan_each(&args.paths, &mut |file| {
                 errors |= file.has_errors();
                 if let Some(e) = &file.error {
-                    writeln!(err, "error: {}: {e}", report::display_path(&file.path))?;
+                    let message = report::escape_text(&e.to_string()).into_owned();
+                    writeln!(
+                        err,
+                        "error: {}: {message}",
+                        report::display_path(&file.path)
+                    )?;
                 }
                 doc.list_file(&file)
             })?;
@@ -688,12 +693,15 @@ impl Progress {
     }
 }
 
-/// Prints `error: SUBJECT: PROBLEM` (or `error: PROBLEM`) and gives the error status.
+/// Prints `error: SUBJECT: PROBLEM` (or `error: PROBLEM`) and gives the error status. Control
+/// characters (from a registry's message, or the argument) are shown escaped.
 fn failed(
     err: &mut dyn Write,
     subject: Option<&str>,
     problem: impl std::fmt::Display,
 ) -> io::Result<ExitStatus> {
+    let problem = report::escape_text(&problem.to_string()).into_owned();
+    let subject = subject.map(report::escape_text);
     match subject {
         Some(subject) => writeln!(err, "error: {subject}: {problem}")?,
         None => writeln!(err, "error: {problem}")?,
