@@ -74,9 +74,19 @@ type Job = (PathBuf, Option<String>);
 
 /// Walks `paths` (with none, the current directory), reads and scans every Dockerfile on all
 /// cores, and hands each file's result to `each` in sorted path order as soon as it is ready.
-/// Nothing is kept, so memory does not grow with the size of the tree.
+/// Nothing is kept, so memory does not grow with the size of the tree. For reading only: no
+/// [`FileScan::scanned`] fingerprints.
 pub fn scan_each(
     paths: &[PathBuf],
+    each: &mut dyn FnMut(FileScan) -> std::io::Result<()>,
+) -> std::io::Result<Walk> {
+    scan_each_with(paths, false, each)
+}
+
+/// [`scan_each`], with fingerprints for writing when `fingerprint`.
+fn scan_each_with(
+    paths: &[PathBuf],
+    fingerprint: bool,
     each: &mut dyn FnMut(FileScan) -> std::io::Result<()>,
 ) -> std::io::Result<Walk> {
     let (paths, implicit) = if paths.is_empty() {
@@ -102,7 +112,7 @@ pub fn scan_each(
             }),
             scanned: None,
         },
-        (path, None) => scan_file(path),
+        (path, None) => scan_file_with(path, fingerprint),
     };
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -166,10 +176,15 @@ pub fn scan_each(
     })
 }
 
-/// Walks `paths`, reads and scans every Dockerfile, keeping every result.
+/// Walks `paths`, reads and scans every Dockerfile, keeping every result (with the
+/// fingerprints that writing needs).
 pub fn scan_paths(paths: &[PathBuf]) -> ScanReport {
+    scan_all(paths, true)
+}
+
+fn scan_all(paths: &[PathBuf], fingerprint: bool) -> ScanReport {
     let mut files = Vec::new();
-    let walk = scan_each(paths, &mut |file| {
+    let walk = scan_each_with(paths, fingerprint, &mut |file| {
         files.push(file);
         Ok(())
     })
@@ -184,12 +199,16 @@ pub fn scan_paths(paths: &[PathBuf]) -> ScanReport {
 /// Reads and scans one file, a chunk at a time (a regular file of at most
 /// [`files::MAX_FILE_SIZE`] bytes), taking its fingerprint as it goes.
 pub fn scan_file(path: PathBuf) -> FileScan {
+    scan_file_with(path, true)
+}
+
+fn scan_file_with(path: PathBuf, fingerprint: bool) -> FileScan {
     let scanned = files::open_regular(&path).and_then(|(file, meta)| {
-        let mut reader = files::Fingerprinting::new(file, &meta);
+        let mut reader = files::Fingerprinting::new(file, &meta, fingerprint);
         let scan = dockerfile::scan_reader(&mut reader)?;
         // A file with an error is never written: no need to read the rest of it.
         let fingerprint = match scan.error {
-            None => Some(reader.finish()?),
+            None => reader.finish()?,
             Some(_) => None,
         };
         Ok((scan, fingerprint))
@@ -594,7 +613,7 @@ pub fn pin(
         files,
         empty_dirs,
         skipped,
-    } = scan_paths(paths);
+    } = scan_all(paths, opts.mode != PinMode::Check);
     // Each file is planned and written as soon as the last of its queries is answered, on
     // writer threads, while the other queries are still on the network.
     let (mut unanswered, waiting) = waiting_files(&files, opts);

@@ -334,21 +334,23 @@ impl Identity {
     }
 }
 
-/// A reader that hashes and counts what passes through it, failing beyond
-/// [`MAX_FILE_SIZE`] (a file that grows while it is read).
+/// A reader that counts what passes through it, failing beyond [`MAX_FILE_SIZE`] (a file
+/// that grows while it is read), and hashes it when the file may be written.
 pub struct Fingerprinting<R> {
     inner: R,
-    hasher: Sha256,
+    /// `None` when nothing will be written (`list`, `pin --check`): no need to hash.
+    hasher: Option<Sha256>,
     len: u64,
     identity: Identity,
 }
 
 impl Fingerprinting<File> {
-    /// Reads `file`, opened with [`open_regular`] (`meta` is its metadata).
-    pub fn new(file: File, meta: &Metadata) -> Self {
+    /// Reads `file`, opened with [`open_regular`] (`meta` is its metadata); `hash` when a
+    /// fingerprint is wanted.
+    pub fn new(file: File, meta: &Metadata, hash: bool) -> Self {
         Fingerprinting {
             inner: file,
-            hasher: Sha256::new(),
+            hasher: hash.then(Sha256::new),
             len: 0,
             identity: Identity::of(meta),
         }
@@ -356,14 +358,18 @@ impl Fingerprinting<File> {
 }
 
 impl<R: Read> Fingerprinting<R> {
-    /// Reads whatever the scanner left unread, and returns the fingerprint of everything.
-    pub fn finish(mut self) -> io::Result<Fingerprint> {
+    /// Reads whatever the scanner left unread, and returns the fingerprint of everything
+    /// (`None` when not hashing).
+    pub fn finish(mut self) -> io::Result<Option<Fingerprint>> {
+        if self.hasher.is_none() {
+            return Ok(None);
+        }
         io::copy(&mut self, &mut io::sink())?;
-        Ok(Fingerprint {
+        Ok(self.hasher.map(|hasher| Fingerprint {
             len: self.len,
-            sha256: self.hasher.finalize().into(),
+            sha256: hasher.finalize().into(),
             identity: self.identity,
-        })
+        }))
     }
 }
 
@@ -374,7 +380,9 @@ impl<R: Read> Read for Fingerprinting<R> {
         if self.len > MAX_FILE_SIZE {
             return Err(too_large(self.len));
         }
-        self.hasher.update(&buf[..n]);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
+        }
         Ok(n)
     }
 }
@@ -567,7 +575,9 @@ impl Drop for TempFile {
 /// fingerprint.
 pub fn fingerprint(path: &Path) -> io::Result<Fingerprint> {
     let (file, meta) = open_regular(path)?;
-    Fingerprinting::new(file, &meta).finish()
+    Fingerprinting::new(file, &meta, true)
+        .finish()?
+        .ok_or_else(|| io::Error::other("no fingerprint"))
 }
 
 #[cfg(test)]
@@ -703,7 +713,7 @@ mod tests {
         // Growing past the cap while it is read.
         let mut reader = Fingerprinting {
             inner: io::repeat(b'x'),
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::new()),
             len: 0,
             identity: Identity::of(&f.metadata().unwrap()),
         };
