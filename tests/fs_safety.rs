@@ -155,7 +155,7 @@ fn two_concurrent_pin_runs_leave_every_file_with_exactly_one_valid_pin() {
 
 #[test]
 fn a_file_edited_while_pin_resolves_is_not_written_and_others_are() {
-    let emu = Emulator::start_with_latency(Duration::from_millis(300));
+    let emu = Emulator::start_with_latency(Duration::from_millis(500));
     let newest = nightly(&emu, "chainguard/python");
     let dir = tempfile::tempdir().unwrap();
     let edited = write(
@@ -175,8 +175,12 @@ fn a_file_edited_while_pin_resolves_is_not_written_and_others_are() {
         .spawn()
         .unwrap();
     // The editor's change keeps the old text as a prefix at the reference's span: the old
-    // re-check wrote `latest@sha256:…-dev` here.
-    std::thread::sleep(Duration::from_millis(150));
+    // re-check wrote `latest@sha256:…-dev` here. Made once the files are scanned (the first
+    // request is on its way; each takes 500 ms).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while emu.requests().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     std::fs::write(&edited, b"FROM cgr.dev/chainguard/python:latest-dev\n").unwrap();
     let output = run.wait_with_output().unwrap();
     let stderr = text(&output.stderr);
@@ -200,14 +204,14 @@ fn sigint_during_a_large_write_leaves_no_temporary_file() {
     let emu = Emulator::start();
     nightly(&emu, "chainguard/static");
     // Big files take a while to write; the test signals as soon as a temporary file appears.
-    let mut padding = Vec::with_capacity(8 << 20);
-    while padding.len() < 8 << 20 {
+    let mut padding = Vec::with_capacity(3 << 20);
+    while padding.len() < 3 << 20 {
         padding.extend_from_slice(b"# padding padding padding padding padding padding padding\n");
     }
     let mut signalled = 0;
     for _attempt in 0..6 {
         let dir = tempfile::tempdir().unwrap();
-        for i in 0..12 {
+        for i in 0..8 {
             let mut src = b"FROM cgr.dev/chainguard/static:latest\n".to_vec();
             src.extend_from_slice(&padding);
             write(dir.path(), format!("f{i:02}.Dockerfile"), &src);
@@ -232,21 +236,25 @@ fn sigint_during_a_large_write_leaves_no_temporary_file() {
             }
         }
         let status = child.wait().unwrap();
-        if seen {
+        assert_eq!(temp_files(dir.path()), Vec::<PathBuf>::new());
+        // The run may have finished between the sighting and the signal: then it succeeded.
+        if seen && status.signal().is_some() {
             signalled += 1;
             assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
-            assert_eq!(temp_files(dir.path()), Vec::<PathBuf>::new());
             for entry in std::fs::read_dir(dir.path()).unwrap().flatten() {
                 let name = entry.file_name();
                 if name.to_string_lossy().ends_with(".Dockerfile") {
                     let head = read(&entry.path());
                     // Each file is either untouched or completely pinned, never cut short.
-                    assert!(head.len() > 8 << 20);
+                    assert!(head.len() > 3 << 20);
                     assert!(head.ends_with(b"padding\n"));
                 }
             }
+        } else {
+            assert!(status.success(), "{status:?}");
         }
-        if signalled >= 2 {
+        eprintln!("attempt: seen {seen}, {status:?}");
+        if signalled >= 1 {
             break;
         }
     }
