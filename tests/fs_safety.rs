@@ -211,7 +211,7 @@ fn sigint_during_a_large_write_leaves_no_temporary_file() {
     let mut signalled = 0;
     for _attempt in 0..6 {
         let dir = tempfile::tempdir().unwrap();
-        for i in 0..8 {
+        for i in 0..4 {
             let mut src = b"FROM cgr.dev/chainguard/static:latest\n".to_vec();
             src.extend_from_slice(&padding);
             write(dir.path(), format!("f{i:02}.Dockerfile"), &src);
@@ -254,7 +254,7 @@ fn sigint_during_a_large_write_leaves_no_temporary_file() {
             assert!(status.success(), "{status:?}");
         }
         eprintln!("attempt: seen {seen}, {status:?}");
-        if signalled >= 1 {
+        if signalled >= 2 {
             break;
         }
     }
