@@ -40,6 +40,9 @@ pub struct FileScan {
     pub path: PathBuf,
     pub refs: Vec<ImageRef>,
     pub error: Option<FileError>,
+    /// What the file held when it was scanned (a file read whole without error): it is
+    /// written only if it still holds exactly that.
+    pub scanned: Option<files::Fingerprint>,
 }
 
 impl FileScan {
@@ -55,6 +58,8 @@ pub struct ScanReport {
     pub files: Vec<FileScan>,
     /// Directories given on the command line that held no Dockerfile.
     pub empty_dirs: Vec<PathBuf>,
+    /// Files found by walking that are not read, with why (notices, not errors).
+    pub skipped: Vec<files::Skipped>,
 }
 
 /// What walking found besides files.
@@ -62,6 +67,8 @@ pub struct ScanReport {
 pub struct Walk {
     /// Directories given on the command line that held no Dockerfile.
     pub empty_dirs: Vec<PathBuf>,
+    /// Files found by walking that are not read, with why (notices, not errors).
+    pub skipped: Vec<files::Skipped>,
 }
 
 /// A file to scan, or a path that could not be read and why.
@@ -69,9 +76,19 @@ type Job = (PathBuf, Option<String>);
 
 /// Walks `paths` (with none, the current directory), reads and scans every Dockerfile on all
 /// cores, and hands each file's result to `each` in sorted path order as soon as it is ready.
-/// Nothing is kept, so memory does not grow with the size of the tree.
+/// Nothing is kept, so memory does not grow with the size of the tree. For reading only: no
+/// [`FileScan::scanned`] fingerprints.
 pub fn scan_each(
     paths: &[PathBuf],
+    each: &mut dyn FnMut(FileScan) -> std::io::Result<()>,
+) -> std::io::Result<Walk> {
+    scan_each_with(paths, false, each)
+}
+
+/// [`scan_each`], with fingerprints for writing when `fingerprint`.
+fn scan_each_with(
+    paths: &[PathBuf],
+    fingerprint: bool,
     each: &mut dyn FnMut(FileScan) -> std::io::Result<()>,
 ) -> std::io::Result<Walk> {
     let (paths, implicit) = if paths.is_empty() {
@@ -95,8 +112,9 @@ pub fn scan_each(
                 line: None,
                 message,
             }),
+            scanned: None,
         },
-        (path, None) => scan_file(path),
+        (path, None) => scan_file_with(path, fingerprint),
     };
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -108,6 +126,7 @@ pub fn scan_each(
         }
         return Ok(Walk {
             empty_dirs: discovery.empty_dirs,
+            skipped: discovery.skipped,
         });
     }
     // Workers take contiguous batches of the sorted list, so a file costs its open, read and
@@ -165,13 +184,19 @@ pub fn scan_each(
     })?;
     Ok(Walk {
         empty_dirs: discovery.empty_dirs,
+        skipped: discovery.skipped,
     })
 }
 
-/// Walks `paths`, reads and scans every Dockerfile, keeping every result.
+/// Walks `paths`, reads and scans every Dockerfile, keeping every result (with the
+/// fingerprints that writing needs).
 pub fn scan_paths(paths: &[PathBuf]) -> ScanReport {
+    scan_all(paths, true)
+}
+
+fn scan_all(paths: &[PathBuf], fingerprint: bool) -> ScanReport {
     let mut files = Vec::new();
-    let walk = scan_each(paths, &mut |file| {
+    let walk = scan_each_with(paths, fingerprint, &mut |file| {
         files.push(file);
         Ok(())
     })
@@ -179,12 +204,27 @@ pub fn scan_paths(paths: &[PathBuf]) -> ScanReport {
     ScanReport {
         files,
         empty_dirs: walk.empty_dirs,
+        skipped: walk.skipped,
     }
 }
 
-/// Reads and scans one file, a chunk at a time.
+/// Reads and scans one file, a chunk at a time (a regular file of at most
+/// [`files::MAX_FILE_SIZE`] bytes), taking its fingerprint as it goes.
 pub fn scan_file(path: PathBuf) -> FileScan {
-    let scanned = std::fs::File::open(&path).and_then(dockerfile::scan_reader);
+    scan_file_with(path, true)
+}
+
+fn scan_file_with(path: PathBuf, fingerprint: bool) -> FileScan {
+    let scanned = files::open_regular(&path).and_then(|(file, meta)| {
+        let mut reader = files::Fingerprinting::new(file, &meta, fingerprint);
+        let scan = dockerfile::scan_reader(&mut reader)?;
+        // A file with an error is never written: no need to read the rest of it.
+        let fingerprint = match scan.error {
+            None => reader.finish()?,
+            Some(_) => None,
+        };
+        Ok((scan, fingerprint))
+    });
     match scanned {
         Err(e) => FileScan {
             path,
@@ -193,14 +233,16 @@ pub fn scan_file(path: PathBuf) -> FileScan {
                 line: None,
                 message: files::describe_io(&e),
             }),
+            scanned: None,
         },
-        Ok(scan) => FileScan {
+        Ok((scan, scanned)) => FileScan {
             path,
             refs: scan.refs,
             error: scan.error.map(|e| FileError {
                 line: Some(e.line),
                 message: e.message,
             }),
+            scanned,
         },
     }
 }
@@ -348,6 +390,8 @@ impl Tally {
 pub struct PinReport {
     pub files: Vec<FilePlan>,
     pub empty_dirs: Vec<PathBuf>,
+    /// Files found by walking that are not read, with why (notices, not errors).
+    pub skipped: Vec<files::Skipped>,
 }
 
 impl PinReport {
@@ -370,6 +414,7 @@ pub fn plan_offline(scan: ScanReport) -> PinReport {
     PinReport {
         files: scan.files.into_iter().map(plan_offline_file).collect(),
         empty_dirs: scan.empty_dirs,
+        skipped: scan.skipped,
     }
 }
 
@@ -803,10 +848,10 @@ fn too_new_detail(history: &HistoryAnswer, opts: &PinOptions) -> String {
 /// Threads that read, diff and write files.
 const WRITERS: usize = 4;
 
-/// Applies one file's edits: reads it, checks the references are still where they were,
-/// computes the diff and, in [`PinMode::Write`], writes it atomically. A failure becomes the
-/// file's error.
-pub fn apply_one(file: &mut FilePlan, mode: PinMode) {
+/// Applies one file's edits: reads it again, checks it is still exactly what was `scanned`,
+/// computes the diff and, in [`PinMode::Write`], writes it atomically. A failure (a file
+/// changed since it was read: another run, an editor) becomes the file's error.
+pub fn apply_one(file: &mut FilePlan, scanned: Option<&files::Fingerprint>, mode: PinMode) {
     if file.edits.is_empty() {
         return;
     }
@@ -814,7 +859,7 @@ pub fn apply_one(file: &mut FilePlan, mode: PinMode) {
         file.changed = true;
         return;
     }
-    if let Err(message) = apply_file(file, mode) {
+    if let Err(message) = apply_file(file, scanned, mode) {
         file.not_written(&message);
         file.error = Some(FileError {
             line: None,
@@ -823,30 +868,27 @@ pub fn apply_one(file: &mut FilePlan, mode: PinMode) {
     }
 }
 
-fn apply_file(file: &mut FilePlan, mode: PinMode) -> Result<(), String> {
-    let before = std::fs::read(&file.path).map_err(|e| files::describe_io(&e))?;
-    let still_there = file.refs.iter().all(|r| match &r.found.span {
-        Some(span) if file.edits.iter().any(|e| e.span == *span) => {
-            before.get(span.clone()) == Some(r.found.original.as_bytes())
-        }
-        _ => true,
-    });
-    if !still_there {
-        return Err("file changed while digestpin was running; not written".into());
-    }
-    let after = rewrite::apply(&before, &file.edits).map_err(|e| e.to_string())?;
-    if after == before {
+fn apply_file(
+    file: &mut FilePlan,
+    scanned: Option<&files::Fingerprint>,
+    mode: PinMode,
+) -> Result<(), String> {
+    let scanned = scanned.ok_or_else(|| files::WriteError::Changed.to_string())?;
+    // Read, verify, compute, write the temporary file, rename: as late as possible.
+    let verified = files::read_verified(&file.path, scanned).map_err(|e| e.to_string())?;
+    let before = &verified.bytes;
+    let after = rewrite::apply(before, &file.edits).map_err(|e| e.to_string())?;
+    if after == *before {
         return Ok(());
     }
     let (old, new) = (
-        String::from_utf8_lossy(&before),
+        String::from_utf8_lossy(before),
         String::from_utf8_lossy(&after),
     );
     file.diff = crate::diff::unified(&crate::report::display_path(&file.path), &old, &new, false);
     file.changed = true;
     if mode == PinMode::Write {
-        files::write_atomic(&file.path, &after)
-            .map_err(|e| format!("cannot write: {}", files::describe_io(&e)))?;
+        files::replace(&verified, &after).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -863,7 +905,11 @@ pub fn pin(
     runtime: &tokio::runtime::Runtime,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> PinReport {
-    let ScanReport { files, empty_dirs } = scan_paths(paths);
+    let ScanReport {
+        files,
+        empty_dirs,
+        skipped,
+    } = scan_all(paths, opts.mode != PinMode::Check);
     // Each file is planned and written as soon as the last of its queries is answered, on
     // writer threads, while the other queries are still on the network.
     let (mut unanswered, waiting, verify) = waiting_files(&files, opts);
@@ -875,16 +921,17 @@ pub fn pin(
         verify,
     };
     let mut files: Vec<Option<FileScan>> = files.into_iter().map(Some).collect();
-    let (queue, receiver) = std::sync::mpsc::channel::<(usize, FilePlan)>();
+    let (queue, receiver) = std::sync::mpsc::channel::<Queued>();
     let receiver = std::sync::Mutex::new(receiver);
     let (mut planned, records) = std::thread::scope(|scope| {
         let writers: Vec<_> = (0..WRITERS)
             .map(|_| scope.spawn(|| write_queued(&receiver, opts.mode)))
             .collect();
         let mut send = |i: usize, answers: &Resolutions| {
-            if let Some(file) = files[i].take() {
+            if let Some(mut file) = files[i].take() {
+                let scanned = file.scanned.take();
                 // A send fails only when every writer is gone, i.e. has panicked: joined below.
-                let _ = queue.send((i, plan_file(file, answers, opts)));
+                let _ = queue.send((i, plan_file(file, answers, opts), scanned));
             }
         };
         let no_answers = Resolutions::new();
@@ -924,6 +971,7 @@ pub fn pin(
     PinReport {
         files: planned.into_iter().map(|(_, plan)| plan).collect(),
         empty_dirs,
+        skipped,
     }
 }
 
@@ -1005,9 +1053,12 @@ fn save_cache(
     }
 }
 
+/// A file's plan on its way to a writer thread: its index, its plan, what it held when scanned.
+type Queued = (usize, FilePlan, Option<files::Fingerprint>);
+
 /// A writer thread: applies queued file plans until the queue closes.
 fn write_queued(
-    queue: &std::sync::Mutex<std::sync::mpsc::Receiver<(usize, FilePlan)>>,
+    queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Queued>>,
     mode: PinMode,
 ) -> Vec<(usize, FilePlan)> {
     let mut done = Vec::new();
@@ -1016,10 +1067,10 @@ fn write_queued(
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .recv();
-        let Ok((i, mut plan)) = next else {
+        let Ok((i, mut plan, scanned)) = next else {
             return done;
         };
-        apply_one(&mut plan, mode);
+        apply_one(&mut plan, scanned.as_ref(), mode);
         done.push((i, plan));
     }
 }

@@ -268,9 +268,14 @@ enum Color {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Pin(_)) {
+        // Before any thread starts: every thread inherits the blocked signals.
+        remove_temp_files_on_signals();
+    }
     let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    let mut err = io::stderr().lock();
+    // A closed pipe ends the output, never the run: its status is still computed and returned.
+    let mut out = PipeGuard::new(io::BufWriter::new(stdout.lock()));
+    let mut err = PipeGuard::new(io::stderr().lock());
     let result = match cli.command {
         Command::List(args) => list(args, &mut out, &mut err),
         Command::Pin(args) => pin(args, &mut out, &mut err),
@@ -290,13 +295,116 @@ fn main() -> ExitCode {
     let result = result.and_then(|status| out.flush().map(|()| status));
     match result {
         Ok(status) => ExitCode::from(status.code() as u8),
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        // Any other error (a broken pipe here is not stdout's: the report file, the step
+        // summary) is an error.
         Err(e) => {
             let _ = writeln!(err, "error: {e}");
             ExitCode::from(ExitStatus::Error.code() as u8)
         }
     }
 }
+
+/// Output whose reader may go away (`digestpin pin --check | head -1`): after a broken pipe,
+/// further output is dropped and reported as written, so the command runs to the end and its
+/// exit status says what it found, not that the reader stopped reading.
+struct PipeGuard<W> {
+    inner: W,
+    closed: bool,
+}
+
+impl<W: Write> PipeGuard<W> {
+    fn new(inner: W) -> Self {
+        PipeGuard {
+            inner,
+            closed: false,
+        }
+    }
+
+    fn absorb(&mut self, result: io::Result<()>) -> io::Result<()> {
+        match result {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+impl<W: Write> Write for PipeGuard<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.closed {
+            return Ok(buf.len());
+        }
+        let result = self.inner.write(buf).map(drop);
+        self.absorb(result)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let result = self.inner.write_all(buf);
+        self.absorb(result)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let result = self.inner.flush();
+        self.absorb(result)
+    }
+}
+
+/// On SIGINT, SIGTERM or SIGHUP, removes the temporary files being written before the process
+/// dies of the signal as it would have (no `.digestpin-*.tmp` is left behind). The signals are
+/// blocked in every thread and taken by one thread with `sigwait`, so the cleanup runs as
+/// ordinary code (not in a signal handler) and needs no crate beyond `libc`. A signal the
+/// process was started with ignored (`nohup`) stays ignored. Child processes (credential
+/// helpers) start with no signals blocked: the standard library resets the mask.
+#[cfg(unix)]
+fn remove_temp_files_on_signals() {
+    // SAFETY: plain libc calls on local, initialised sigset_t/sigaction values; the thread
+    // below only waits for the signals blocked here.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            let mut current: libc::sigaction = std::mem::zeroed();
+            let ignored = libc::sigaction(signal, std::ptr::null(), &mut current) == 0
+                && current.sa_sigaction == libc::SIG_IGN;
+            if !ignored {
+                libc::sigaddset(&mut set, signal);
+            }
+        }
+        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+            return;
+        }
+        let spawned = std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                let mut signal = 0;
+                while libc::sigwait(&set, &mut signal) != 0 {}
+                // Held until the process ends: no temporary file is created or renamed after.
+                let _temps = digestpin::files::remove_temp_files();
+                libc::signal(signal, libc::SIG_DFL);
+                let mut only: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut only);
+                libc::sigaddset(&mut only, signal);
+                libc::pthread_sigmask(libc::SIG_UNBLOCK, &only, std::ptr::null_mut());
+                libc::raise(signal);
+                std::process::exit(128 + signal);
+            });
+        if spawned.is_err() {
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn remove_temp_files_on_signals() {}
 
 fn list(args: ListArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<ExitStatus> {
     // Each file is printed as soon as it is scanned; nothing is kept.
@@ -311,15 +419,21 @@ fn list(args: ListArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<
             let walk = engine::scan_each(&args.paths, &mut |file| {
                 errors |= file.has_errors();
                 if let Some(e) = &file.error {
-                    writeln!(err, "error: {}: {e}", report::display_path(&file.path))?;
+                    let message = report::escape_text(&e.to_string()).into_owned();
+                    writeln!(
+                        err,
+                        "error: {}: {message}",
+                        report::display_path(&file.path)
+                    )?;
                 }
                 doc.list_file(&file)
             })?;
-            doc.finish()?;
+            doc.finish(&walk.skipped)?;
             walk
         }
     };
     report::empty_dirs(err, &walk.empty_dirs)?;
+    report::skipped_files(err, &walk.skipped)?;
     Ok(if errors {
         ExitStatus::Error
     } else {
@@ -337,17 +451,17 @@ fn check_offline(
     let mut tally = engine::Tally::default();
     if args.report.is_some() || args.format == PinFormat::Github {
         let plan = engine::plan_offline(engine::scan_paths(&args.paths));
-        render_pin(&plan, PinMode::Check, args, false, out, err)?;
-        return Ok(plan.tally().exit_status(PinMode::Check));
+        let rendered = render_pin(&plan, PinMode::Check, args, false, out, err)?;
+        return Ok(rendered.max(plan.tally().exit_status(PinMode::Check)));
     }
     if args.format == PinFormat::Json {
         let mut doc = report::JsonFiles::begin(out)?;
-        engine::scan_each(&args.paths, &mut |file| {
+        let walk = engine::scan_each(&args.paths, &mut |file| {
             let plan = engine::plan_offline_file(file);
             tally.add(&plan);
             doc.pin_file(&plan)
         })?;
-        doc.finish_with_summary(&tally.summary)?;
+        doc.finish_with_summary(&tally.summary, &walk.skipped)?;
     } else {
         let walk = engine::scan_each(&args.paths, &mut |file| {
             let plan = engine::plan_offline_file(file);
@@ -361,6 +475,7 @@ fn check_offline(
         })?;
         if !args.quiet {
             report::empty_dirs(err, &walk.empty_dirs)?;
+            report::skipped_files(err, &walk.skipped)?;
             report::pin_text_summary(&tally, PinMode::Check, err)?;
         }
     }
@@ -456,10 +571,11 @@ fn pin(args: PinArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<Ex
         Color::Auto => ColorChoice::Auto,
     }
     .enabled(io::stdout().is_terminal());
-    render_pin(&report, mode, &args, color, out, err)?;
-    Ok(report.tally().exit_status(mode))
+    let rendered = render_pin(&report, mode, &args, color, out, err)?;
+    Ok(rendered.max(report.tally().exit_status(mode)))
 }
 
+/// Writes the output, and the `--report` file if asked: an error status if that failed.
 fn render_pin(
     report: &engine::PinReport,
     mode: PinMode,
@@ -467,12 +583,52 @@ fn render_pin(
     color: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> io::Result<()> {
+) -> io::Result<ExitStatus> {
+    let mut status = ExitStatus::Success;
     if let Some(path) = &args.report {
-        let mut file = io::BufWriter::new(std::fs::File::create(path)?);
-        report::pin_json(report, &mut file)?;
-        file.flush()?;
+        if let Err(e) = write_report(path, report) {
+            let path = report::display_path(path);
+            writeln!(err, "error: {path}: cannot write the report: {e}")?;
+            status = ExitStatus::Error;
+        }
     }
+    render_output(report, mode, args, color, out, err)?;
+    Ok(status)
+}
+
+/// Writes the JSON report to `path`, never through a symlink there: one planted in a
+/// repository (`--report out.json` with `out.json -> ~/.bashrc`) is refused, not followed.
+fn write_report(path: &std::path::Path, report: &engine::PinReport) -> io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) => {
+            return Err(io::Error::new(
+                e.kind(),
+                "it is a symbolic link, which is not followed",
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    let mut file = io::BufWriter::new(file);
+    report::pin_json(report, &mut file)?;
+    file.flush()
+}
+
+fn render_output(
+    report: &engine::PinReport,
+    mode: PinMode,
+    args: &PinArgs,
+    color: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<()> {
     match args.format {
         PinFormat::Text => {
             let style = report::PinText {
@@ -540,12 +696,15 @@ impl Progress {
     }
 }
 
-/// Prints `error: SUBJECT: PROBLEM` (or `error: PROBLEM`) and gives the error status.
+/// Prints `error: SUBJECT: PROBLEM` (or `error: PROBLEM`) and gives the error status. Control
+/// characters (from a registry's message, or the argument) are shown escaped.
 fn failed(
     err: &mut dyn Write,
     subject: Option<&str>,
     problem: impl std::fmt::Display,
 ) -> io::Result<ExitStatus> {
+    let problem = report::escape_text(&problem.to_string()).into_owned();
+    let subject = subject.map(report::escape_text);
     match subject {
         Some(subject) => writeln!(err, "error: {subject}: {problem}")?,
         None => writeln!(err, "error: {problem}")?,

@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use super::display_path;
+use super::{display_path, escape_text};
 use crate::engine::{FilePlan, PinMode, PinReport, RefPlan, Status};
 
 /// Escapes a command's message: `%`, `\r`, `\n`.
@@ -54,21 +54,25 @@ fn ref_command(out: &mut dyn Write, mode: PinMode, path: &str, plan: &RefPlan) -
     let r = &plan.found;
     let at = (Some(path), Some(r.line), Some(r.column));
     let after = plan.digest_after.as_ref().map(ToString::to_string);
-    let reason = plan.reason.as_deref().unwrap_or("");
+    // Terminal escaping first (a registry's message, a reference with an ESC in it), then the
+    // toolkit's escaping when the command is written.
+    let reason = escape_text(plan.reason.as_deref().unwrap_or("")).into_owned();
+    let original = escape_text(&r.original).into_owned();
+    let behind = plan.detail.as_deref().map(escape_text);
     let (level, message) = match (plan.status, mode) {
         (Status::Pinned, PinMode::Check) => (
             "error",
             match &after {
-                Some(d) => format!("{} is not pinned to a digest (current: {d})", r.original),
-                None => format!("{} is not pinned to a digest", r.original),
+                Some(d) => format!("{} is not pinned to a digest (current: {d})", original),
+                None => format!("{} is not pinned to a digest", original),
             },
         ),
         (Status::Updated, PinMode::Check) => (
             "error",
             format!(
                 "{} is stale{} (current: {})",
-                r.original,
-                plan.detail
+                original,
+                behind
                     .as_deref()
                     .map(|b| format!(": {b}"))
                     .unwrap_or_default(),
@@ -77,11 +81,11 @@ fn ref_command(out: &mut dyn Write, mode: PinMode, path: &str, plan: &RefPlan) -
         ),
         (Status::Pinned, PinMode::Write) => (
             "notice",
-            format!("pinned {} to {}", r.original, after.unwrap_or_default()),
+            format!("pinned {} to {}", original, after.unwrap_or_default()),
         ),
         (Status::Pinned, PinMode::Diff) => (
             "notice",
-            format!("would pin {} to {}", r.original, after.unwrap_or_default()),
+            format!("would pin {} to {}", original, after.unwrap_or_default()),
         ),
         (Status::Updated, _) => (
             "notice",
@@ -92,34 +96,30 @@ fn ref_command(out: &mut dyn Write, mode: PinMode, path: &str, plan: &RefPlan) -
                 } else {
                     "would update"
                 },
-                r.original,
+                original,
                 after.unwrap_or_default(),
-                plan.detail
+                behind
                     .as_deref()
                     .map(|b| format!(" ({b})"))
                     .unwrap_or_default()
             ),
         ),
-        (Status::Error, _) => ("error", format!("{}: {reason}", r.original)),
-        (Status::Missing, PinMode::Check) => ("error", format!("{}: {reason}", r.original)),
-        (Status::Missing, _) => ("warning", format!("{}: {reason}", r.original)),
+        (Status::Error, _) => ("error", format!("{original}: {reason}")),
+        (Status::Missing, PinMode::Check) => ("error", format!("{original}: {reason}")),
+        (Status::Missing, _) => ("warning", format!("{original}: {reason}")),
         (Status::Young, _) => (
             if plan.denied && mode == PinMode::Check {
                 "error"
             } else {
                 "notice"
             },
-            format!(
-                "{}: {}",
-                r.original,
-                plan.detail.as_deref().unwrap_or("young")
-            ),
+            format!("{original}: {}", behind.as_deref().unwrap_or("young")),
         ),
         (Status::Skipped, _) if reason != "ignored" => (
             "warning",
-            match &plan.detail {
-                Some(detail) => format!("{} skipped: {reason}: {detail}", r.original),
-                None => format!("{} skipped: {reason}", r.original),
+            match &behind {
+                Some(detail) => format!("{original} skipped: {reason}: {detail}"),
+                None => format!("{original} skipped: {reason}"),
             },
         ),
         _ => return Ok(()),
@@ -135,8 +135,14 @@ pub fn pin_github(report: &PinReport, mode: PinMode, out: &mut dyn Write) -> io:
             ref_command(out, mode, &path, plan)?;
         }
         if let Some(error) = &file.error {
-            command(out, "error", Some(&path), error.line, None, &error.message)?;
+            let message = escape_text(&error.message);
+            command(out, "error", Some(&path), error.line, None, &message)?;
         }
+    }
+    for skipped in &report.skipped {
+        let message = format!("skipped: {}", escape_text(&skipped.reason));
+        let path = display_path(&skipped.path);
+        command(out, "warning", Some(&path), None, None, &message)?;
     }
     for dir in &report.empty_dirs {
         command(
@@ -193,7 +199,7 @@ pub fn step_summary(report: &PinReport, mode: PinMode, out: &mut dyn Write) -> i
 }
 
 fn write_row(out: &mut dyn Write, file: &FilePlan, plan: &RefPlan) -> io::Result<()> {
-    let cell = |text: &str| text.replace('|', "\\|").replace(['\r', '\n'], " ");
+    let cell = |text: &str| escape_text(text).replace('|', "\\|");
     let digest = |d: Option<&crate::digest::Digest>| {
         d.map_or("–".to_owned(), |d| format!("`{}`", short(d.as_str())))
     };

@@ -4,12 +4,13 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::display_path;
+use super::json_path;
 use crate::digest::Digest;
 use crate::dockerfile::{ImageRef, RefState};
 use crate::engine::{
     FileError, FilePlan, FileScan, PinReport, RefPlan, ScanReport, Status, Summary,
 };
+use crate::files::Skipped;
 use crate::reference::Reference;
 use crate::registry::history::HistoryEntry;
 use crate::resolve::TimeSource;
@@ -17,6 +18,27 @@ use crate::resolve::TimeSource;
 #[derive(Serialize)]
 struct ListDoc<'a> {
     files: Vec<ListFile<'a>>,
+    /// Files found by walking and not read (symlinks out of the tree, FIFOs, devices): present
+    /// only when there are some.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    skipped: Vec<SkippedFile>,
+}
+
+/// A file found by walking and not read, with why (a notice, not an error).
+#[derive(Serialize)]
+struct SkippedFile {
+    path: String,
+    reason: String,
+}
+
+fn skipped_files(skipped: &[Skipped]) -> Vec<SkippedFile> {
+    skipped
+        .iter()
+        .map(|s| SkippedFile {
+            path: json_path(&s.path),
+            reason: s.reason.clone(),
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -90,11 +112,12 @@ pub fn list_json(report: &ScanReport, out: &mut dyn Write) -> io::Result<()> {
             .files
             .iter()
             .map(|f| ListFile {
-                path: display_path(&f.path),
+                path: json_path(&f.path),
                 error: error_text(&f.error),
                 refs: Mapped(&f.refs, list_ref),
             })
             .collect(),
+        skipped: skipped_files(&report.skipped),
     };
     write_doc(out, &doc)
 }
@@ -103,6 +126,8 @@ pub fn list_json(report: &ScanReport, out: &mut dyn Write) -> io::Result<()> {
 struct PinDoc<'a> {
     files: Vec<PinFile<'a>>,
     summary: Summary,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    skipped: Vec<SkippedFile>,
 }
 
 #[derive(Serialize)]
@@ -133,7 +158,7 @@ struct PinRef<'a> {
 
 fn pin_file(f: &FilePlan) -> PinFile<'_> {
     PinFile {
-        path: display_path(&f.path),
+        path: json_path(&f.path),
         changed: f.changed,
         error: error_text(&f.error),
         refs: Mapped(&f.refs, pin_ref),
@@ -165,6 +190,7 @@ pub fn pin_json(report: &PinReport, out: &mut dyn Write) -> io::Result<()> {
     let doc = PinDoc {
         files: report.files.iter().map(pin_file).collect(),
         summary: report.summary(),
+        skipped: skipped_files(&report.skipped),
     };
     write_doc(out, &doc)
 }
@@ -240,7 +266,7 @@ impl<'w> JsonFiles<'w> {
 
     pub fn list_file(&mut self, file: &FileScan) -> io::Result<()> {
         self.item(&ListFile {
-            path: display_path(&file.path),
+            path: json_path(&file.path),
             error: error_text(&file.error),
             refs: Mapped(&file.refs, list_ref),
         })
@@ -255,17 +281,32 @@ impl<'w> JsonFiles<'w> {
             .write_all(if self.count == 0 { b"]" } else { b"\n  ]" })
     }
 
-    /// Ends a `list` document.
-    pub fn finish(mut self) -> io::Result<()> {
+    /// Ends a `list` document, with the files walking skipped.
+    pub fn finish(mut self, skipped: &[Skipped]) -> io::Result<()> {
         self.close_files()?;
+        self.skipped(skipped)?;
         self.out.write_all(b"\n}\n")
     }
 
-    /// Ends a `pin` document with its summary.
-    pub fn finish_with_summary(mut self, summary: &Summary) -> io::Result<()> {
+    /// Ends a `pin` document with its summary and the files walking skipped.
+    pub fn finish_with_summary(mut self, summary: &Summary, skipped: &[Skipped]) -> io::Result<()> {
         self.close_files()?;
-        self.out.write_all(b",\n  \"summary\": ")?;
-        let text = serde_json::to_string_pretty(summary)?;
+        self.key("summary", summary)?;
+        self.skipped(skipped)?;
+        self.out.write_all(b"\n}\n")
+    }
+
+    fn skipped(&mut self, skipped: &[Skipped]) -> io::Result<()> {
+        if skipped.is_empty() {
+            return Ok(());
+        }
+        self.key("skipped", &skipped_files(skipped))
+    }
+
+    /// `,\n  "KEY": VALUE`, the value pretty-printed one level in.
+    fn key<T: Serialize>(&mut self, key: &str, value: &T) -> io::Result<()> {
+        write!(self.out, ",\n  \"{key}\": ")?;
+        let text = serde_json::to_string_pretty(value)?;
         let mut lines = text.lines();
         if let Some(first) = lines.next() {
             self.out.write_all(first.as_bytes())?;
@@ -273,7 +314,7 @@ impl<'w> JsonFiles<'w> {
         for line in lines {
             write!(self.out, "\n  {line}")?;
         }
-        self.out.write_all(b"\n}\n")
+        Ok(())
     }
 }
 
@@ -313,9 +354,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("Dockerfile"), "FROM a:1 AS b\nCOPY --from=b /x /y\nFROM c@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n").unwrap();
         std::fs::write(dir.path().join("x.dockerfile"), "FROM ${X}\n").unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join("out.Dockerfile")).unwrap();
         let mut report = engine::scan_paths(&[dir.path().to_path_buf()]);
         for f in &mut report.files {
             f.path = f.path.strip_prefix(dir.path()).unwrap().to_path_buf();
+        }
+        assert_eq!(report.skipped.len(), 1);
+        for s in &mut report.skipped {
+            s.path = s.path.strip_prefix(dir.path()).unwrap().to_path_buf();
+            s.reason = "symlink outside".into();
         }
         report
     }
@@ -325,6 +372,9 @@ mod tests {
         for files in [0, 1, 2] {
             let mut report = sample();
             report.files.truncate(files);
+            if files == 1 {
+                report.skipped.clear();
+            }
             let mut whole = Vec::new();
             list_json(&report, &mut whole).unwrap();
             let mut streamed = Vec::new();
@@ -332,7 +382,7 @@ mod tests {
             for f in &report.files {
                 w.list_file(f).unwrap();
             }
-            w.finish().unwrap();
+            w.finish(&report.skipped).unwrap();
             assert_eq!(
                 String::from_utf8(streamed).unwrap(),
                 String::from_utf8(whole).unwrap()
@@ -346,7 +396,8 @@ mod tests {
             for f in &plan.files {
                 w.pin_file(f).unwrap();
             }
-            w.finish_with_summary(&plan.summary()).unwrap();
+            w.finish_with_summary(&plan.summary(), &plan.skipped)
+                .unwrap();
             assert_eq!(
                 String::from_utf8(streamed).unwrap(),
                 String::from_utf8(whole).unwrap()

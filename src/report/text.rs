@@ -3,16 +3,17 @@
 
 use std::io::{self, Write};
 
-use super::display_path;
+use super::{display_path, escape_text};
 use crate::diff::colorize;
 use crate::dockerfile::RefState;
 use crate::engine::{FileError, FilePlan, FileScan, PinMode, PinReport, Status, Tally};
 use crate::registry::history::HistoryEntry;
 
 fn file_error(err: &mut dyn Write, path: &str, error: &FileError) -> io::Result<()> {
+    let message = escape_text(&error.message);
     match error.line {
-        Some(line) => writeln!(err, "error: {path}:{line}: {}", error.message),
-        None => writeln!(err, "error: {path}: {}", error.message),
+        Some(line) => writeln!(err, "error: {path}:{line}: {message}"),
+        None => writeln!(err, "error: {path}: {message}"),
     }
 }
 
@@ -24,6 +25,20 @@ pub fn empty_dirs(err: &mut dyn Write, dirs: &[std::path::PathBuf]) -> io::Resul
     Ok(())
 }
 
+/// A notice for each file found by walking that was not read (a symlink out of the tree, a
+/// FIFO, a device): `warning: PATH: skipped (REASON)`. Not an error.
+pub fn skipped_files(err: &mut dyn Write, skipped: &[crate::files::Skipped]) -> io::Result<()> {
+    for s in skipped {
+        writeln!(
+            err,
+            "warning: {}: skipped ({})",
+            display_path(&s.path),
+            escape_text(&s.reason)
+        )?;
+    }
+    Ok(())
+}
+
 /// `list` for one file.
 pub fn list_text_file(file: &FileScan, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<()> {
     let path = display_path(&file.path);
@@ -31,10 +46,14 @@ pub fn list_text_file(file: &FileScan, out: &mut dyn Write, err: &mut dyn Write)
         write!(
             out,
             "{path}:{}:{}: {:<8} {} {}",
-            r.line, r.column, r.state, r.instruction, r.original
+            r.line,
+            r.column,
+            r.state,
+            r.instruction,
+            escape_text(&r.original)
         )?;
         match (&r.problem, r.state) {
-            (Some(problem), RefState::Invalid) => writeln!(out, " ({problem})")?,
+            (Some(problem), RefState::Invalid) => writeln!(out, " ({})", escape_text(problem))?,
             _ => writeln!(out)?,
         }
     }
@@ -70,6 +89,7 @@ pub fn pin_text(
         return Ok(());
     }
     empty_dirs(err, &report.empty_dirs)?;
+    skipped_files(err, &report.skipped)?;
     pin_text_summary(&report.tally(), style.mode, err)
 }
 
@@ -85,12 +105,14 @@ pub fn pin_text_file(
     for plan in &file.refs {
         let r = &plan.found;
         let at = format!("{path}:{}:{}", r.line, r.column);
-        let reason = plan.reason.as_deref().unwrap_or("");
-        let behind = plan
-            .detail
+        let original = escape_text(&r.original);
+        let reason = escape_text(plan.reason.as_deref().unwrap_or(""));
+        let detail = plan.detail.as_deref().map(escape_text);
+        let behind = detail
             .as_deref()
             .map(|b| format!(", {b}"))
             .unwrap_or_default();
+        let young = detail.as_deref().unwrap_or("young");
         let now = plan
             .digest_after
             .as_ref()
@@ -101,53 +123,37 @@ pub fn pin_text_file(
                 Some(d) => writeln!(
                     out,
                     "{at}: {} {}: not pinned (current digest {d})",
-                    r.instruction, r.original
+                    r.instruction, original
                 )?,
                 None => writeln!(
                     out,
                     "{at}: {} {}: not pinned to a digest",
-                    r.instruction, r.original
+                    r.instruction, original
                 )?,
             },
             (Status::Updated, PinMode::Check) => writeln!(
                 out,
                 "{at}: {} {}: stale digest{behind}{now}",
-                r.instruction, r.original
+                r.instruction, original
             )?,
             (Status::Updated, _) if !quiet => {
-                writeln!(err, "{at}: {}: stale digest{behind}", r.original)?
+                writeln!(err, "{at}: {original}: stale digest{behind}")?
             }
-            (Status::Error, _) => writeln!(err, "error: {at}: {}: {reason}", r.original)?,
+            (Status::Error, _) => writeln!(err, "error: {at}: {original}: {reason}")?,
             (Status::Missing, PinMode::Check) => {
-                writeln!(out, "{at}: {} {}: {reason}", r.instruction, r.original)?
+                writeln!(out, "{at}: {} {original}: {reason}", r.instruction)?
             }
-            (Status::Missing, _) if !quiet => {
-                writeln!(err, "warning: {at}: {}: {reason}", r.original)?
+            (Status::Missing, _) if !quiet => writeln!(err, "warning: {at}: {original}: {reason}")?,
+            (Status::Young, PinMode::Check) if plan.denied => {
+                writeln!(out, "{at}: {} {original}: {}", r.instruction, young)?
             }
-            (Status::Young, PinMode::Check) if plan.denied => writeln!(
-                out,
-                "{at}: {} {}: {}",
-                r.instruction,
-                r.original,
-                plan.detail.as_deref().unwrap_or("young")
-            )?,
-            (Status::Young, _) if !quiet => writeln!(
-                err,
-                "{at}: {}: kept, {}",
-                r.original,
-                plan.detail.as_deref().unwrap_or("young")
-            )?,
+            (Status::Young, _) if !quiet => writeln!(err, "{at}: {original}: kept, {young}")?,
             (Status::Skipped, _) if !quiet && reason != "ignored" => {
-                let detail = plan
-                    .detail
+                let detail = detail
                     .as_deref()
                     .map(|d| format!(": {d}"))
                     .unwrap_or_default();
-                writeln!(
-                    err,
-                    "warning: {at}: {}: skipped ({reason}{detail})",
-                    r.original
-                )?
+                writeln!(err, "warning: {at}: {original}: skipped ({reason}{detail})")?
             }
             _ => {}
         }
