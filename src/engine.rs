@@ -62,6 +62,76 @@ pub struct Walk {
     pub empty_dirs: Vec<PathBuf>,
 }
 
+/// What a run reads and what it leaves alone on purpose (the config file's `exclude`, `kinds`
+/// and `[[ignore]]`). The default reads everything.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Paths a walk leaves out.
+    pub exclude: files::PathPatterns,
+    /// The file kinds to read; `None` reads every kind.
+    pub kinds: Option<Vec<String>>,
+    /// References skipped on purpose.
+    pub ignore: Vec<IgnoreRule>,
+}
+
+/// An `[[ignore]]` rule: references whose image matches `image`, in files matching `path`
+/// when given, are `ignored` (as by a `# digestpin: ignore` comment), with `reason`.
+#[derive(Debug, Clone)]
+pub struct IgnoreRule {
+    pub image: globset::GlobMatcher,
+    pub path: Option<files::PathPatterns>,
+    pub reason: Option<String>,
+}
+
+impl IgnoreRule {
+    /// Whether the rule covers `found` in the file at `path`. The glob is tried on the text as
+    /// written and on the normalised `REGISTRY/REPOSITORY` and `REGISTRY/REPOSITORY:TAG`, so
+    /// `python:*` and `docker.io/library/python:*` both match `python:3.12`.
+    pub fn covers(&self, path: &std::path::Path, found: &ImageRef) -> bool {
+        if self.path.as_ref().is_some_and(|p| !p.covers(path)) {
+            return false;
+        }
+        if self.image.is_match(&*found.original) {
+            return true;
+        }
+        found.reference.as_ref().is_some_and(|r| {
+            let name = format!("{}/{}", r.registry(), r.repository());
+            self.image.is_match(&name)
+                || r.lookup_tag()
+                    .is_some_and(|tag| self.image.is_match(format!("{name}:{tag}")))
+        })
+    }
+}
+
+impl Scope {
+    /// Whether files of `kind` are read.
+    pub fn reads(&self, kind: &str) -> bool {
+        self.kinds
+            .as_ref()
+            .is_none_or(|kinds| kinds.iter().any(|k| k == kind))
+    }
+
+    /// Marks the references the `[[ignore]]` rules cover as `ignored`, the rule's reason kept
+    /// in `problem`.
+    pub fn apply(&self, file: &mut FileScan) {
+        if self.ignore.is_empty() {
+            return;
+        }
+        for found in &mut file.refs {
+            if !matches!(
+                found.state,
+                RefState::Pinned | RefState::Unpinned | RefState::Invalid
+            ) {
+                continue;
+            }
+            if let Some(rule) = self.ignore.iter().find(|r| r.covers(&file.path, found)) {
+                found.state = RefState::Ignored;
+                found.problem = rule.reason.clone();
+            }
+        }
+    }
+}
+
 /// A file to scan, or a path that could not be read and why.
 type Job = (PathBuf, Option<String>);
 
@@ -70,6 +140,7 @@ type Job = (PathBuf, Option<String>);
 /// Nothing is kept, so memory does not grow with the size of the tree.
 pub fn scan_each(
     paths: &[PathBuf],
+    scope: &Scope,
     each: &mut dyn FnMut(FileScan) -> std::io::Result<()>,
 ) -> std::io::Result<Walk> {
     let (paths, implicit) = if paths.is_empty() {
@@ -77,7 +148,10 @@ pub fn scan_each(
     } else {
         (paths.to_vec(), false)
     };
-    let discovery = files::discover(&paths, implicit);
+    let mut discovery = files::discover(&paths, implicit, &scope.exclude);
+    if !scope.reads("dockerfile") {
+        discovery.files.clear();
+    }
     let mut jobs: Vec<Job> = discovery
         .errors
         .into_iter()
@@ -94,7 +168,11 @@ pub fn scan_each(
                 message,
             }),
         },
-        (path, None) => scan_file(path),
+        (path, None) => {
+            let mut file = scan_file(path);
+            scope.apply(&mut file);
+            file
+        }
     };
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -157,9 +235,9 @@ pub fn scan_each(
 }
 
 /// Walks `paths`, reads and scans every Dockerfile, keeping every result.
-pub fn scan_paths(paths: &[PathBuf]) -> ScanReport {
+pub fn scan_paths(paths: &[PathBuf], scope: &Scope) -> ScanReport {
     let mut files = Vec::new();
-    let walk = scan_each(paths, &mut |file| {
+    let walk = scan_each(paths, scope, &mut |file| {
         files.push(file);
         Ok(())
     })
@@ -363,6 +441,11 @@ fn plan_offline_ref(found: ImageRef) -> RefPlan {
                     .unwrap_or("invalid reference format")
             )),
         ),
+        // A config `[[ignore]]` rule's reason, else `ignored`.
+        RefState::Ignored => (
+            Status::Skipped,
+            Some(found.problem.clone().unwrap_or_else(|| "ignored".into())),
+        ),
         other => (Status::Skipped, Some(other.as_str().to_owned())),
     };
     let digest_before = found.reference.as_ref().and_then(|r| r.digest().cloned());
@@ -561,13 +644,14 @@ fn apply_file(file: &mut FilePlan, mode: PinMode) -> Result<(), String> {
 /// network work.
 pub fn pin(
     paths: &[PathBuf],
+    scope: &Scope,
     client: &Client,
     opts: &PinOptions,
     cache: Option<&Cache>,
     runtime: &tokio::runtime::Runtime,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> PinReport {
-    let ScanReport { files, empty_dirs } = scan_paths(paths);
+    let ScanReport { files, empty_dirs } = scan_paths(paths, scope);
     // Each file is planned and written as soon as the last of its queries is answered, on
     // writer threads, while the other queries are still on the network.
     let (mut unanswered, waiting) = waiting_files(&files, opts);

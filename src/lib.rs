@@ -12,6 +12,7 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod cache;
+pub mod config;
 pub mod diff;
 pub mod digest;
 pub mod dockerfile;

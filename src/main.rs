@@ -34,6 +34,12 @@ use digestpin::{ExitStatus, report, timespec};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Read this config file instead of the nearest .digestpin.toml or digestpin.toml
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Read no config file
+    #[arg(long, global = true, conflicts_with = "config")]
+    no_config: bool,
 }
 
 #[derive(Subcommand)]
@@ -102,6 +108,9 @@ struct ListArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// From the config file: paths excluded, references ignored.
+    #[arg(skip)]
+    scope: engine::Scope,
 }
 
 #[derive(Args)]
@@ -120,11 +129,17 @@ struct PinArgs {
     #[command(flatten)]
     when: WhenArgs,
     /// Write IMAGE@DIGEST, dropping the tag (default keeps it: IMAGE:TAG@DIGEST)
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_digest_only")]
     digest_only: bool,
+    /// Keep the tag (overrides digest-only = true in the config file)
+    #[arg(long, overrides_with = "digest_only")]
+    no_digest_only: bool,
     /// Leave references that already carry a digest untouched
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_keep_pinned")]
     keep_pinned: bool,
+    /// Refresh references that carry a digest (overrides keep-pinned = true in the config file)
+    #[arg(long, overrides_with = "keep_pinned")]
+    no_keep_pinned: bool,
     /// Output format (github: workflow commands, plus a table in $GITHUB_STEP_SUMMARY)
     #[arg(long, value_enum, default_value_t = PinFormat::Text)]
     format: PinFormat,
@@ -142,6 +157,9 @@ struct PinArgs {
     quiet: bool,
     #[command(flatten)]
     net: NetArgs,
+    /// From the config file: paths excluded, references ignored.
+    #[arg(skip)]
+    scope: engine::Scope,
 }
 
 /// Which digest of a tag's history to take (`pin` and `resolve`; cgr.dev only).
@@ -266,10 +284,14 @@ enum Color {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let mut err = io::stderr().lock();
+    if let Err(e) = apply_config(&mut cli) {
+        let _ = writeln!(err, "error: {e}");
+        return ExitCode::from(ExitStatus::Error.code() as u8);
+    }
     let result = match cli.command {
         Command::List(args) => list(args, &mut out, &mut err),
         Command::Pin(args) => pin(args, &mut out, &mut err),
@@ -297,17 +319,64 @@ fn main() -> ExitCode {
     }
 }
 
+/// Reads the config file (`--config PATH`, else the nearest one, unless `--no-config`) and
+/// merges it into the command's options. Flags and environment variables win over it.
+fn apply_config(cli: &mut Cli) -> Result<(), digestpin::config::ConfigError> {
+    if cli.no_config || matches!(cli.command, Command::Completions { .. } | Command::Man) {
+        return Ok(());
+    }
+    let path = match &cli.config {
+        Some(path) => Some(path.clone()),
+        None => std::env::current_dir().ok().and_then(|dir| {
+            // Named relative to the working directory when it is in it (`.digestpin.toml:3`).
+            let found = digestpin::config::find(&dir)?;
+            Some(
+                found
+                    .strip_prefix(&dir)
+                    .map_or(found.clone(), PathBuf::from),
+            )
+        }),
+    };
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let config = digestpin::config::load(&path)?;
+    let with_endpoints = |net: &mut NetArgs| {
+        let mut endpoints = config.endpoints.clone();
+        endpoints.append(&mut net.endpoint);
+        net.endpoint = endpoints;
+    };
+    match &mut cli.command {
+        Command::Pin(args) => {
+            args.when.min_age = args.when.min_age.or(config.min_age);
+            args.keep_pinned |= !args.no_keep_pinned && config.keep_pinned == Some(true);
+            args.digest_only |= !args.no_digest_only && config.digest_only == Some(true);
+            // enforce-min-age: wired by the lead with --enforce-min-age, as
+            // `args.enforce_min_age |= config.enforce_min_age == Some(true)`.
+            let _ = config.enforce_min_age;
+            with_endpoints(&mut args.net);
+            args.scope = config.scope;
+        }
+        Command::List(args) => args.scope = config.scope,
+        Command::History(args) => with_endpoints(&mut args.net),
+        Command::Resolve(args) => with_endpoints(&mut args.net),
+        Command::Tags(args) => with_endpoints(&mut args.net),
+        Command::Completions { .. } | Command::Man => {}
+    }
+    Ok(())
+}
+
 fn list(args: ListArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<ExitStatus> {
     // Each file is printed as soon as it is scanned; nothing is kept.
     let mut errors = false;
     let walk = match args.format {
-        Format::Text => engine::scan_each(&args.paths, &mut |file| {
+        Format::Text => engine::scan_each(&args.paths, &args.scope, &mut |file| {
             errors |= file.has_errors();
             report::list_text_file(&file, out, err)
         })?,
         Format::Json => {
             let mut doc = report::JsonFiles::begin(out)?;
-            let walk = engine::scan_each(&args.paths, &mut |file| {
+            let walk = engine::scan_each(&args.paths, &args.scope, &mut |file| {
                 errors |= file.has_errors();
                 if let Some(e) = &file.error {
                     writeln!(err, "error: {}: {e}", report::display_path(&file.path))?;
@@ -335,20 +404,20 @@ fn check_offline(
 ) -> io::Result<ExitStatus> {
     let mut tally = engine::Tally::default();
     if args.report.is_some() || args.format == PinFormat::Github {
-        let plan = engine::plan_offline(engine::scan_paths(&args.paths));
+        let plan = engine::plan_offline(engine::scan_paths(&args.paths, &args.scope));
         render_pin(&plan, PinMode::Check, args, false, out, err)?;
         return Ok(plan.tally().exit_status(PinMode::Check));
     }
     if args.format == PinFormat::Json {
         let mut doc = report::JsonFiles::begin(out)?;
-        engine::scan_each(&args.paths, &mut |file| {
+        engine::scan_each(&args.paths, &args.scope, &mut |file| {
             let plan = engine::plan_offline_file(file);
             tally.add(&plan);
             doc.pin_file(&plan)
         })?;
         doc.finish_with_summary(&tally.summary)?;
     } else {
-        let walk = engine::scan_each(&args.paths, &mut |file| {
+        let walk = engine::scan_each(&args.paths, &args.scope, &mut |file| {
             let plan = engine::plan_offline_file(file);
             tally.add(&plan);
             let style = report::PinText {
@@ -440,6 +509,7 @@ fn pin(args: PinArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<Ex
         .map(Cache::new);
     let report = engine::pin(
         &args.paths,
+        &args.scope,
         &client,
         &opts,
         cache.as_ref(),

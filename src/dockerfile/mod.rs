@@ -129,7 +129,8 @@ pub struct ImageRef {
     pub state: RefState,
     /// The parsed reference, for a valid image reference (any state but stage/scratch/variable/invalid).
     pub reference: Option<Arc<Reference>>,
-    /// Why the reference is invalid, for `RefState::Invalid`.
+    /// Why the reference is invalid, for `RefState::Invalid`; for `RefState::Ignored` by a
+    /// config `[[ignore]]` rule, the rule's reason.
     pub problem: Option<String>,
 }
 

@@ -34,7 +34,9 @@ pub fn list_text_file(file: &FileScan, out: &mut dyn Write, err: &mut dyn Write)
             r.line, r.column, r.state, r.instruction, r.original
         )?;
         match (&r.problem, r.state) {
-            (Some(problem), RefState::Invalid) => writeln!(out, " ({problem})")?,
+            (Some(problem), RefState::Invalid | RefState::Ignored) => {
+                writeln!(out, " ({problem})")?
+            }
             _ => writeln!(out)?,
         }
     }
