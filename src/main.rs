@@ -24,7 +24,7 @@ use digestpin::{ExitStatus, report, timespec};
     about = "Pin container image references in Dockerfiles to immutable digests",
     long_about = "Pin container image references in Dockerfiles to immutable digests.\n\n\
         digestpin finds every image reference (FROM, COPY --from, RUN --mount from=, global ARG \
-        defaults that feed a FROM) exactly as BuildKit parses it, asks the registry which digest \
+        defaults that feed a FROM, the # syntax= directive) exactly as BuildKit parses it, asks the registry which digest \
         each tag points to, and rewrites `image:tag` into `image:tag@sha256:…`, changing no other \
         byte. For cgr.dev it uses the Tag History API, so it can pin to the digest that was \
         current at a past date (--as-of).",

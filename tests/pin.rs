@@ -68,6 +68,7 @@ fn golden_tree_pins_exactly_then_is_idempotent_and_passes_check() {
         ("chainguard/go", "latest"),
         ("chainguard/busybox", "latest"),
         ("library/alpine", "3.20"),
+        ("docker/dockerfile", "1"),
     ] {
         emu.generate_history(repo, tag, 3, "2024-05-30T12:00:00Z", 24 * HOUR);
     }
