@@ -140,7 +140,8 @@ struct PinArgs {
     /// Refresh references that carry a digest (overrides keep-pinned = true in the config file)
     #[arg(long, overrides_with = "keep_pinned")]
     no_keep_pinned: bool,
-    /// Output format (github: workflow commands, plus a table in $GITHUB_STEP_SUMMARY)
+    /// Output format (github: workflow commands, plus a table in $GITHUB_STEP_SUMMARY; sarif:
+    /// SARIF 2.1.0 for code scanning; gitlab: a Code Quality report)
     #[arg(long, value_enum, default_value_t = PinFormat::Text)]
     format: PinFormat,
     /// Do not read or write the on-disk cache (default: used, except for --check when $CI is set)
@@ -274,6 +275,10 @@ enum PinFormat {
     Text,
     Json,
     Github,
+    /// SARIF 2.1.0 (GitHub code scanning)
+    Sarif,
+    /// GitLab Code Quality
+    Gitlab,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -403,7 +408,7 @@ fn check_offline(
     err: &mut dyn Write,
 ) -> io::Result<ExitStatus> {
     let mut tally = engine::Tally::default();
-    if args.report.is_some() || args.format == PinFormat::Github {
+    if args.report.is_some() || !matches!(args.format, PinFormat::Text | PinFormat::Json) {
         let plan = engine::plan_offline(engine::scan_paths(&args.paths, &args.scope));
         render_pin(&plan, PinMode::Check, args, false, out, err)?;
         return Ok(plan.tally().exit_status(PinMode::Check));
@@ -560,6 +565,14 @@ fn render_pin(
                 report::step_summary(report, mode, &mut summary)?;
             }
             Ok(())
+        }
+        PinFormat::Sarif => {
+            report::pin_sarif(report, mode, out)?;
+            report::pin_errors(report, err)
+        }
+        PinFormat::Gitlab => {
+            report::pin_gitlab(report, mode, out)?;
+            report::pin_errors(report, err)
         }
     }
 }

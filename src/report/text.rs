@@ -140,6 +140,20 @@ pub fn pin_text_file(
     Ok(())
 }
 
+/// Every error of a `pin` run as `error: PATH:LINE:COL: …` lines, for the formats whose
+/// stdout is a document that does not list errors (sarif, gitlab).
+pub fn pin_errors(report: &PinReport, err: &mut dyn Write) -> io::Result<()> {
+    for (path, line, column, message) in super::findings::errors(report) {
+        let at = match (line, column) {
+            (Some(l), Some(c)) => format!("{path}:{l}:{c}"),
+            (Some(l), None) => format!("{path}:{l}"),
+            _ => path,
+        };
+        writeln!(err, "error: {at}: {message}")?;
+    }
+    Ok(())
+}
+
 /// The one-line summary of a `pin` run (stderr).
 pub fn pin_text_summary(tally: &Tally, mode: PinMode, err: &mut dyn Write) -> io::Result<()> {
     let s = tally.summary;
