@@ -121,7 +121,9 @@ struct PinArgs {
     #[arg(long, conflicts_with = "diff")]
     check: bool,
     /// With --check: no network at all; report references without a digest
-    #[arg(long, requires = "check")]
+    // `conflicts_with` too: clap does not enforce `requires = "check"` when an argument that
+    // conflicts with --check (--diff) is present, so `--diff --offline` slipped through.
+    #[arg(long, requires = "check", conflicts_with = "diff")]
     offline: bool,
     /// Write nothing; print the unified diff that pinning would apply (exit 1 if non-empty)
     #[arg(long, visible_alias = "dry-run")]
@@ -377,7 +379,8 @@ fn list(args: ListArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<
     let walk = match args.format {
         Format::Text => engine::scan_each(&args.paths, &args.scope, &mut |file| {
             errors |= file.has_errors();
-            report::list_text_file(&file, out, err)
+            report::list_text_file(&file, out, err)?;
+            report::invalid_refs(&file, err)
         })?,
         Format::Json => {
             let mut doc = report::JsonFiles::begin(out)?;
@@ -386,6 +389,7 @@ fn list(args: ListArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<
                 if let Some(e) = &file.error {
                     writeln!(err, "error: {}: {e}", report::display_path(&file.path))?;
                 }
+                report::invalid_refs(&file, err)?;
                 doc.list_file(&file)
             })?;
             doc.finish()?;
@@ -433,6 +437,7 @@ fn check_offline(
             report::pin_text_file(&plan, style, out, err)
         })?;
         if !args.quiet {
+            out.flush()?;
             report::empty_dirs(err, &walk.empty_dirs)?;
             report::pin_text_summary(&tally, PinMode::Check, err)?;
         }

@@ -169,6 +169,9 @@ fn bad_input_is_reported_with_file_and_line_never_a_panic() {
         .stderr(predicate::str::contains("error: escape/Dockerfile:1: invalid escape token"))
         .stdout(predicate::str::contains(
             "grammar/Dockerfile:2:6: invalid  FROM cgr.dev/Chainguard/Python:latest (repository name must be lowercase)",
+        ))
+        .stderr(predicate::str::contains(
+            "error: grammar/Dockerfile:2:6: cgr.dev/Chainguard/Python:latest: invalid reference: repository name must be lowercase",
         ));
     digestpin(dir.path())
         .args(["pin", "--check", "--offline", "grammar"])
@@ -346,4 +349,51 @@ fn report_flag_writes_the_json_document_beside_any_format() {
     let doc = json(&std::fs::read(dir.path().join("report.json")).unwrap());
     assert_eq!(doc["summary"]["pinned"], 1);
     assert_eq!(doc["files"][0]["refs"][0]["status"], "pinned");
+}
+
+#[test]
+fn list_says_why_it_exits_2_on_an_invalid_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "Dockerfile", b"FROM alpine:3\nFROM Alpine:3\n");
+    let error =
+        "error: Dockerfile:2:6: Alpine:3: invalid reference: repository name must be lowercase\n";
+    digestpin(dir.path())
+        .arg("list")
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains(
+            "Dockerfile:2:6: invalid  FROM Alpine:3",
+        ))
+        .stderr(error);
+    digestpin(dir.path())
+        .args(["list", "--format", "json"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("\"state\": \"invalid\""))
+        .stderr(error);
+}
+
+#[test]
+fn diff_with_offline_is_an_argument_error_not_a_silent_check() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "Dockerfile", b"FROM alpine:3\n");
+    for args in [
+        &["pin", "--diff", "--offline"][..],
+        &["pin", "--dry-run", "--offline"],
+        &["pin", "--offline"],
+    ] {
+        digestpin(dir.path())
+            .args(args)
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(predicate::str::starts_with("error: "))
+            .stderr(predicate::str::contains("Usage: digestpin pin"));
+    }
+    digestpin(dir.path())
+        .args(["pin", "--diff", "--offline"])
+        .assert()
+        .stderr(predicate::str::contains(
+            "'--diff' cannot be used with '--offline'",
+        ));
 }

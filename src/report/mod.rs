@@ -15,8 +15,8 @@ pub use json::{JsonFiles, history_json, list_json, pin_json};
 pub use sarif::pin_sarif;
 pub use tags::{tags_json, tags_markdown, tags_text};
 pub use text::{
-    PinText, empty_dirs, history_text, list_text_file, pin_errors, pin_text, pin_text_file,
-    pin_text_summary,
+    PinText, empty_dirs, history_text, invalid_refs, list_text_file, pin_errors, pin_text,
+    pin_text_file, pin_text_summary,
 };
 
 use std::path::Path;

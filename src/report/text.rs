@@ -71,6 +71,8 @@ pub fn pin_text(
     if style.quiet {
         return Ok(());
     }
+    // The diff (stdout, buffered) comes before the summary (stderr) on a shared terminal.
+    out.flush()?;
     empty_dirs(err, &report.empty_dirs)?;
     pin_text_summary(&report.tally(), style.mode, err)
 }
@@ -136,6 +138,20 @@ pub fn pin_text_file(
             file.diff.clone()
         };
         out.write_all(diff.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// `list`: an `error:` line on `err` for each invalid reference (they make the exit status 2).
+pub fn invalid_refs(file: &FileScan, err: &mut dyn Write) -> io::Result<()> {
+    let path = display_path(&file.path);
+    for r in file.refs.iter().filter(|r| r.state == RefState::Invalid) {
+        let problem = r.problem.as_deref().unwrap_or("invalid reference format");
+        writeln!(
+            err,
+            "error: {path}:{}:{}: {}: invalid reference: {problem}",
+            r.line, r.column, r.original
+        )?;
     }
     Ok(())
 }
