@@ -18,6 +18,7 @@ pub mod digest;
 pub mod dockerfile;
 pub mod engine;
 pub mod files;
+pub mod manpage;
 pub mod reference;
 pub mod registry;
 pub mod report;

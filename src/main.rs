@@ -89,15 +89,19 @@ enum Command {
     Tags(TagsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(after_help = "Examples:\n  \
+        mkdir -p ~/.local/share/bash-completion/completions && \
         digestpin completions bash > ~/.local/share/bash-completion/completions/digestpin\n  \
-        digestpin completions zsh > ~/.zfunc/_digestpin\n  \
+        mkdir -p ~/.zfunc && digestpin completions zsh > ~/.zfunc/_digestpin\n  \
+        mkdir -p ~/.config/fish/completions && \
         digestpin completions fish > ~/.config/fish/completions/digestpin.fish")]
     Completions {
         /// The shell
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff)
-    #[command(after_help = "Example:\n  digestpin man > /usr/local/share/man/man1/digestpin.1")]
+    /// Print the man page (roff): every command and option, environment, exit status, files
+    #[command(
+        after_help = "Example:\n  mkdir -p ~/.local/share/man/man1 && digestpin man > ~/.local/share/man/man1/digestpin.1"
+    )]
     Man,
 }
 
@@ -311,9 +315,12 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "digestpin", &mut script);
             out.write_all(&script).map(|()| ExitStatus::Success)
         }
-        Command::Man => clap_mangen::Man::new(Cli::command())
-            .render(&mut out)
-            .map(|()| ExitStatus::Success),
+        Command::Man => {
+            let mut page = Vec::new();
+            digestpin::manpage::render(Cli::command(), &mut page)
+                .and_then(|()| out.write_all(&page))
+                .map(|()| ExitStatus::Success)
+        }
     };
     let result = result.and_then(|status| out.flush().map(|()| status));
     match result {

@@ -397,3 +397,121 @@ fn diff_with_offline_is_an_argument_error_not_a_silent_check() {
             "'--diff' cannot be used with '--offline'",
         ));
 }
+
+/// The long options `digestpin ARGS --help` lists.
+fn long_options(args: &[&str]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = digestpin(dir.path())
+        .args(args)
+        .arg("--help")
+        .assert()
+        .success();
+    let help = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let mut options: Vec<String> = help
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']')
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| w.split(['=', '<']).next().unwrap().to_owned())
+        .filter(|w| w.len() > 2 && w[2..].bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
+        .collect();
+    options.sort();
+    options.dedup();
+    options
+}
+
+#[test]
+fn man_page_covers_every_command_option_env_var_exit_code_and_file_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = digestpin(dir.path()).arg("man").assert().success();
+    let page = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    // roff writes `-` as `\-`.
+    let plain = page.replace("\\-", "-");
+    let commands = [
+        "pin",
+        "list",
+        "history",
+        "resolve",
+        "tags",
+        "completions",
+        "man",
+    ];
+    let mut checked = 0;
+    for command in commands {
+        assert!(
+            page.contains(&format!(".SH \"DIGESTPIN {}\"", command.to_uppercase())),
+            "a section for {command}"
+        );
+        for option in long_options(&[command]) {
+            assert!(
+                plain.contains(option.as_str()),
+                "{command} {option} in the man page"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "options were found in --help ({checked})");
+    for needle in [
+        "DIGESTPIN_ENDPOINTS",
+        "DIGESTPIN_CACHE_DIR",
+        "DOCKER_CONFIG",
+        "CHAINGUARD_IDENTITY_ID",
+        "CHAINGUARD_TOKEN",
+        "NO_COLOR",
+        "GITHUB_STEP_SUMMARY",
+        ".SH \"EXIT STATUS\"",
+        ".SH ENVIRONMENT",
+        ".SH FILES",
+        "Containerfile",
+        "*.dockerfile",
+        ".digestpin.toml",
+        "# syntax=",
+        "digestpin: ignore",
+    ] {
+        assert!(plain.contains(needle), "{needle} in the man page");
+    }
+    assert_eq!(page.matches(".TH ").count(), 1, "one page");
+    assert_eq!(page.matches(".ie \\n(.g").count(), 1, "one preamble");
+}
+
+#[test]
+fn readme_completion_and_man_install_commands_work_on_a_fresh_home() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let (_, rest) = readme
+        .split_once("### Completions and man page\n\n```sh\n")
+        .expect("the README's install snippet");
+    let (snippet, _) = rest.split_once("```").unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("digestpin");
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", snippet])
+        .current_dir(home.path())
+        .env("HOME", home.path())
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{snippet}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (file, marker) in [
+        (
+            ".local/share/bash-completion/completions/digestpin",
+            "_digestpin()",
+        ),
+        (".zfunc/_digestpin", "#compdef digestpin"),
+        (
+            ".config/fish/completions/digestpin.fish",
+            "complete -c digestpin",
+        ),
+        (".local/share/man/man1/digestpin.1", ".SH \"EXIT STATUS\""),
+    ] {
+        let text = std::fs::read_to_string(home.path().join(file)).unwrap();
+        assert!(text.contains(marker), "{file}");
+    }
+}
