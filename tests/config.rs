@@ -96,6 +96,20 @@ fn list_honours_exclude_and_ignore_from_the_repository_root_and_a_subdirectory()
 #[test]
 fn pin_honours_exclude_and_ignore_offline_and_online() {
     let dir = repo();
+    // Ignored on purpose: no warning about it.
+    cli::digestpin(dir.path())
+        .args(["pin", "--check", "--offline"])
+        .assert()
+        .code(1)
+        .stdout(
+            "app/Dockerfile:1:6: FROM cgr.dev/chainguard/python:latest: not pinned to a digest\n",
+        )
+        .stderr(predicate::str::contains("warning").not());
+    cli::digestpin(dir.path())
+        .args(["pin", "--check", "--offline", "--format", "github"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("chainguard/go").not());
     let out = cli::digestpin(dir.path())
         .args(["pin", "--check", "--offline", "--format", "json"])
         .assert()

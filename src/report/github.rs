@@ -101,7 +101,8 @@ fn ref_command(out: &mut dyn Write, mode: PinMode, path: &str, plan: &RefPlan) -
             ),
         ),
         (Status::Error, _) => ("error", format!("{}: {reason}", r.original)),
-        (Status::Skipped, _) if reason != "ignored" => {
+        // Ignored on purpose (a comment or a config rule): nothing to warn about.
+        (Status::Skipped, _) if r.state != crate::dockerfile::RefState::Ignored => {
             ("warning", format!("{} skipped: {reason}", r.original))
         }
         _ => return Ok(()),

@@ -122,7 +122,7 @@ pub fn pin_text_file(
                 writeln!(err, "{at}: {}: stale digest{behind}", r.original)?
             }
             (Status::Error, _) => writeln!(err, "error: {at}: {}: {reason}", r.original)?,
-            (Status::Skipped, _) if !quiet && reason != "ignored" => {
+            (Status::Skipped, _) if !quiet && r.state != RefState::Ignored => {
                 writeln!(err, "warning: {at}: {}: skipped ({reason})", r.original)?
             }
             _ => {}
