@@ -370,6 +370,10 @@ image = "python:*"
                 "dir/.digestpin.toml:1: exclude: invalid type: string",
             ),
             ("keep-pinned = \n", "dir/.digestpin.toml:1: "),
+            (
+                "exclude = [\"ok/\",\n  \"[z-a]\"]\n",
+                "dir/.digestpin.toml:2: exclude: invalid pattern \"[z-a]\"",
+            ),
         ];
         for (text, want) in cases {
             let got = err(text);

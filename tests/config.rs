@@ -272,3 +272,25 @@ fn flags_and_environment_win_over_the_config() {
         .assert()
         .code(1);
 }
+
+#[test]
+fn kinds_without_dockerfile_reads_no_dockerfile() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "Dockerfile", "FROM alpine:3.20\n");
+    write(
+        dir.path(),
+        ".digestpin.toml",
+        "kinds = [\"compose\", \"kubernetes\"]\n",
+    );
+    cli::digestpin(dir.path())
+        .args(["list", "--format", "json"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"files\": []"));
+    write(dir.path(), ".digestpin.toml", "kinds = [\"dockerfile\"]\n");
+    cli::digestpin(dir.path())
+        .arg("list")
+        .assert()
+        .success()
+        .stdout("Dockerfile:1:6: unpinned FROM alpine:3.20\n");
+}
