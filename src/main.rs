@@ -472,7 +472,7 @@ fn setup_network(net: &NetArgs) -> Result<(tokio::runtime::Runtime, Client), Str
             .with_writer(io::stderr)
             .with_env_filter(tracing_subscriber::EnvFilter::new("digestpin=debug"))
             .with_target(false)
-            .with_ansi(io::stderr().is_terminal())
+            .with_ansi(ColorChoice::Auto.enabled(io::stderr().is_terminal()))
             .try_init();
     }
     let mut endpoints = Endpoints::default();
