@@ -184,7 +184,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let spec = format!("{registry}={}", url.get_ref());
         check.add(&spec).map_err(|e| {
             let why = e.to_string();
-            let why = why.rsplit_once(": ").map_or(why.as_str(), |(_, w)| w);
+            let why = why
+                .strip_prefix(&format!("--endpoint {spec:?}: "))
+                .unwrap_or(&why);
             fail(
                 Some(url.span().start),
                 format!("endpoints.{registry}: {why}"),
@@ -356,6 +358,10 @@ image = "python:*"
             (
                 "[endpoints]\n\"cgr.dev\" = \"http://mirror.example.com\"\n",
                 "dir/.digestpin.toml:2: endpoints.cgr.dev: plain http:// is allowed only",
+            ),
+            (
+                "[endpoints]\n\"cgr.dev\" = \"mirror\"\n",
+                "dir/.digestpin.toml:2: endpoints.cgr.dev: invalid URL: relative URL",
             ),
             (
                 "[[ignore]]\nimage = \"a\"\n\n[[ignore]]\nimgae = \"b\"\n",
