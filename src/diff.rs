@@ -13,13 +13,29 @@ pub enum ColorChoice {
 }
 
 impl ColorChoice {
-    /// Resolves `Auto` for a stream: colour only on a terminal and when `NO_COLOR` is unset or empty.
+    /// Resolves `Auto` for a stream: colour only on a terminal, when `NO_COLOR` is unset or
+    /// empty, and when `TERM` is not `dumb`.
     pub fn enabled(self, is_terminal: bool) -> bool {
+        self.decide(
+            is_terminal,
+            std::env::var_os("NO_COLOR").as_deref(),
+            std::env::var_os("TERM").as_deref(),
+        )
+    }
+
+    fn decide(
+        self,
+        is_terminal: bool,
+        no_color: Option<&std::ffi::OsStr>,
+        term: Option<&std::ffi::OsStr>,
+    ) -> bool {
         match self {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
             ColorChoice::Auto => {
-                is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                is_terminal
+                    && no_color.is_none_or(|v| v.is_empty())
+                    && term.is_none_or(|t| t != "dumb")
             }
         }
     }
@@ -70,6 +86,21 @@ pub fn colorize(diff: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auto_colour_needs_a_terminal_no_no_color_and_a_term_that_is_not_dumb() {
+        use std::ffi::OsStr;
+        let (some, empty) = (Some(OsStr::new("1")), Some(OsStr::new("")));
+        let (xterm, dumb) = (Some(OsStr::new("xterm-256color")), Some(OsStr::new("dumb")));
+        let auto = ColorChoice::Auto;
+        assert!(auto.decide(true, None, xterm));
+        assert!(auto.decide(true, empty, None));
+        assert!(!auto.decide(false, None, xterm));
+        assert!(!auto.decide(true, some, xterm));
+        assert!(!auto.decide(true, None, dumb));
+        assert!(ColorChoice::Always.decide(false, some, dumb));
+        assert!(!ColorChoice::Never.decide(true, None, xterm));
+    }
 
     #[test]
     fn unified_diff_with_headers() {

@@ -71,6 +71,76 @@ pub struct Walk {
     pub skipped: Vec<files::Skipped>,
 }
 
+/// What a run reads and what it leaves alone on purpose (the config file's `exclude`, `kinds`
+/// and `[[ignore]]`). The default reads everything.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Paths a walk leaves out.
+    pub exclude: files::PathPatterns,
+    /// The file kinds to read; `None` reads every kind.
+    pub kinds: Option<Vec<String>>,
+    /// References skipped on purpose.
+    pub ignore: Vec<IgnoreRule>,
+}
+
+/// An `[[ignore]]` rule: references whose image matches `image`, in files matching `path`
+/// when given, are `ignored` (as by a `# digestpin: ignore` comment), with `reason`.
+#[derive(Debug, Clone)]
+pub struct IgnoreRule {
+    pub image: globset::GlobMatcher,
+    pub path: Option<files::PathPatterns>,
+    pub reason: Option<String>,
+}
+
+impl IgnoreRule {
+    /// Whether the rule covers `found` in the file at `path`. The glob is tried on the text as
+    /// written and on the normalised `REGISTRY/REPOSITORY` and `REGISTRY/REPOSITORY:TAG`, so
+    /// `python:*` and `docker.io/library/python:*` both match `python:3.12`.
+    pub fn covers(&self, path: &std::path::Path, found: &ImageRef) -> bool {
+        if self.path.as_ref().is_some_and(|p| !p.covers(path)) {
+            return false;
+        }
+        if self.image.is_match(&*found.original) {
+            return true;
+        }
+        found.reference.as_ref().is_some_and(|r| {
+            let name = format!("{}/{}", r.registry(), r.repository());
+            self.image.is_match(&name)
+                || r.lookup_tag()
+                    .is_some_and(|tag| self.image.is_match(format!("{name}:{tag}")))
+        })
+    }
+}
+
+impl Scope {
+    /// Whether files of `kind` are read.
+    pub fn reads(&self, kind: &str) -> bool {
+        self.kinds
+            .as_ref()
+            .is_none_or(|kinds| kinds.iter().any(|k| k == kind))
+    }
+
+    /// Marks the references the `[[ignore]]` rules cover as `ignored`, the rule's reason kept
+    /// in `problem`.
+    pub fn apply(&self, file: &mut FileScan) {
+        if self.ignore.is_empty() {
+            return;
+        }
+        for found in &mut file.refs {
+            if !matches!(
+                found.state,
+                RefState::Pinned | RefState::Unpinned | RefState::Invalid
+            ) {
+                continue;
+            }
+            if let Some(rule) = self.ignore.iter().find(|r| r.covers(&file.path, found)) {
+                found.state = RefState::Ignored;
+                found.problem = rule.reason.clone();
+            }
+        }
+    }
+}
+
 /// A file to scan, or a path that could not be read and why.
 type Job = (PathBuf, Option<String>);
 
@@ -80,14 +150,16 @@ type Job = (PathBuf, Option<String>);
 /// [`FileScan::scanned`] fingerprints.
 pub fn scan_each(
     paths: &[PathBuf],
+    scope: &Scope,
     each: &mut dyn FnMut(FileScan) -> std::io::Result<()>,
 ) -> std::io::Result<Walk> {
-    scan_each_with(paths, false, each)
+    scan_each_with(paths, scope, false, each)
 }
 
 /// [`scan_each`], with fingerprints for writing when `fingerprint`.
 fn scan_each_with(
     paths: &[PathBuf],
+    scope: &Scope,
     fingerprint: bool,
     each: &mut dyn FnMut(FileScan) -> std::io::Result<()>,
 ) -> std::io::Result<Walk> {
@@ -96,7 +168,10 @@ fn scan_each_with(
     } else {
         (paths.to_vec(), false)
     };
-    let discovery = files::discover(&paths, implicit);
+    let mut discovery = files::discover(&paths, implicit, &scope.exclude);
+    if !scope.reads("dockerfile") {
+        discovery.files.clear();
+    }
     let mut jobs: Vec<Job> = discovery
         .errors
         .into_iter()
@@ -114,7 +189,11 @@ fn scan_each_with(
             }),
             scanned: None,
         },
-        (path, None) => scan_file_with(path, fingerprint),
+        (path, None) => {
+            let mut file = scan_file_with(path, fingerprint);
+            scope.apply(&mut file);
+            file
+        }
     };
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -190,13 +269,13 @@ fn scan_each_with(
 
 /// Walks `paths`, reads and scans every Dockerfile, keeping every result (with the
 /// fingerprints that writing needs).
-pub fn scan_paths(paths: &[PathBuf]) -> ScanReport {
-    scan_all(paths, true)
+pub fn scan_paths(paths: &[PathBuf], scope: &Scope) -> ScanReport {
+    scan_all(paths, scope, true)
 }
 
-fn scan_all(paths: &[PathBuf], fingerprint: bool) -> ScanReport {
+fn scan_all(paths: &[PathBuf], scope: &Scope, fingerprint: bool) -> ScanReport {
     let mut files = Vec::new();
-    let walk = scan_each_with(paths, fingerprint, &mut |file| {
+    let walk = scan_each_with(paths, scope, fingerprint, &mut |file| {
         files.push(file);
         Ok(())
     })
@@ -448,6 +527,11 @@ fn plan_offline_ref(found: ImageRef) -> RefPlan {
                     .as_deref()
                     .unwrap_or("invalid reference format")
             )),
+        ),
+        // A config `[[ignore]]` rule's reason, else `ignored`.
+        RefState::Ignored => (
+            Status::Skipped,
+            Some(found.problem.clone().unwrap_or_else(|| "ignored".into())),
         ),
         other => (Status::Skipped, Some(other.as_str().to_owned())),
     };
@@ -899,6 +983,7 @@ fn apply_file(
 /// network work.
 pub fn pin(
     paths: &[PathBuf],
+    scope: &Scope,
     client: &Client,
     opts: &PinOptions,
     cache: Option<&Cache>,
@@ -909,7 +994,7 @@ pub fn pin(
         files,
         empty_dirs,
         skipped,
-    } = scan_all(paths, opts.mode != PinMode::Check);
+    } = scan_all(paths, scope, opts.mode != PinMode::Check);
     // Each file is planned and written as soon as the last of its queries is answered, on
     // writer threads, while the other queries are still on the network.
     let (mut unanswered, waiting, verify) = waiting_files(&files, opts);

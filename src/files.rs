@@ -2,7 +2,9 @@
 //!
 //! Directories are walked with the `ignore` crate (honouring `.gitignore` and `.ignore`, even
 //! outside a git repository, and skipping hidden entries) for the names SPEC.md lists; a file
-//! named explicitly is always read, whatever its name, but it must be a regular file.
+//! named explicitly is always read, whatever its name, but it must be a regular file. The
+//! config file's `exclude` patterns prune what a walk finds (never a path named on the
+//! command line itself).
 //!
 //! Walking never leaves the directory it walks: a symlink whose target (resolved) is outside
 //! it, dangles, or is not a regular file is not read but reported as [`Skipped`] (a notice, not
@@ -80,16 +82,70 @@ pub struct Discovery {
     pub skipped: Vec<Skipped>,
 }
 
+/// Gitignore-style path patterns relative to a root directory (the config file's): `exclude`
+/// and the `path` of an `[[ignore]]` rule. `fixtures/` matches that directory at any depth,
+/// `/fixtures` only at the root, `**/*.dev.Dockerfile` any such file.
+#[derive(Debug, Clone, Default)]
+pub struct PathPatterns {
+    matcher: Option<ignore::gitignore::Gitignore>,
+    /// The directory relative paths are taken from (the process's working directory).
+    cwd: PathBuf,
+}
+
+impl PathPatterns {
+    /// Compiles `patterns`, taken relative to `root`; the error names the bad pattern.
+    pub fn new(root: &Path, patterns: &[String]) -> Result<Self, String> {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let root: PathBuf = cwd.join(root).components().collect();
+        let mut builder = ignore::gitignore::GitignoreBuilder::new(root);
+        for pattern in patterns {
+            builder
+                .add_line(None, pattern)
+                .map_err(|e| format!("invalid pattern {pattern:?}: {e}"))?;
+        }
+        let matcher = builder.build().map_err(|e| e.to_string())?;
+        Ok(PathPatterns {
+            matcher: Some(matcher),
+            cwd,
+        })
+    }
+
+    /// Whether `path` (relative to the working directory, or absolute) matches. A path
+    /// outside the root never does.
+    pub fn matches(&self, path: &Path, is_dir: bool) -> bool {
+        let Some(matcher) = &self.matcher else {
+            return false;
+        };
+        // `components` drops the `.` of `./a` (the matcher compares bytes).
+        let path: PathBuf = self.cwd.join(path).components().collect();
+        path.starts_with(matcher.path()) && matcher.matched(&path, is_dir).is_ignore()
+    }
+
+    /// Whether the file at `path`, or a directory it is in, matches (`legacy/` covers
+    /// `legacy/app/Dockerfile`).
+    pub fn covers(&self, path: &Path) -> bool {
+        let Some(matcher) = &self.matcher else {
+            return false;
+        };
+        let path: PathBuf = self.cwd.join(path).components().collect();
+        path.starts_with(matcher.path())
+            && matcher
+                .matched_path_or_any_parents(&path, false)
+                .is_ignore()
+    }
+}
+
 /// Walks `paths` (files or directories). With `strip_dot`, a leading `./` is dropped from
-/// what is found (used when walking the implicit current directory).
-pub fn discover(paths: &[PathBuf], strip_dot: bool) -> Discovery {
+/// what is found (used when walking the implicit current directory). Inside a walked
+/// directory, entries matching `exclude` are left out (a path given itself is never).
+pub fn discover(paths: &[PathBuf], strip_dot: bool, exclude: &PathPatterns) -> Discovery {
     let mut found = Discovery::default();
     for path in paths {
         match std::fs::metadata(path) {
             Err(e) => found.errors.push((path.clone(), describe_io(&e))),
             Ok(meta) if meta.is_dir() => {
                 let before = found.files.len() + found.skipped.len();
-                walk_dir(path, strip_dot, &mut found);
+                walk_dir(path, strip_dot, exclude, &mut found);
                 if found.files.len() + found.skipped.len() == before {
                     found.empty_dirs.push(path.clone());
                 }
@@ -138,7 +194,8 @@ fn kind_name(kind: &std::fs::FileType) -> &'static str {
     }
 }
 
-fn walk_dir(dir: &Path, strip_dot: bool, found: &mut Discovery) {
+fn walk_dir(dir: &Path, strip_dot: bool, exclude: &PathPatterns, found: &mut Discovery) {
+    let exclude = exclude.clone();
     // Symlinks found by walking must resolve inside the directory walked.
     let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let mut regular: Vec<(PathBuf, PathBuf)> = Vec::new();
@@ -151,6 +208,10 @@ fn walk_dir(dir: &Path, strip_dot: bool, found: &mut Discovery) {
         .ignore(true)
         .parents(true)
         .require_git(false)
+        .filter_entry(move |entry| {
+            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+            entry.depth() == 0 || !exclude.matches(entry.path(), is_dir)
+        })
         .build();
     for entry in walker {
         let entry = match entry {
@@ -744,6 +805,7 @@ mod tests {
         let found = discover(
             &[root.to_path_buf(), root.join("empty"), root.join("missing")],
             false,
+            &PathPatterns::default(),
         );
         let rel: Vec<String> = found
             .files
@@ -786,7 +848,7 @@ mod tests {
         .unwrap();
         // SAFETY: a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
-        let found = discover(std::slice::from_ref(&root), false);
+        let found = discover(std::slice::from_ref(&root), false, &PathPatterns::default());
         let name = |p: &Path| {
             p.strip_prefix(&root)
                 .unwrap()
@@ -854,6 +916,7 @@ mod tests {
         let named = discover(
             &[root.join("ext.Dockerfile"), root.join("fifo.Dockerfile")],
             false,
+            &PathPatterns::default(),
         );
         assert_eq!(named.files, [root.join("ext.Dockerfile")]);
         assert_eq!(
@@ -863,5 +926,44 @@ mod tests {
                 "not a regular file (a FIFO); not read".to_owned()
             )]
         );
+    }
+
+    #[test]
+    fn exclude_prunes_walked_entries_but_not_named_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for f in [
+            "Dockerfile",
+            "fixtures/Dockerfile",
+            "a/fixtures/Dockerfile",
+            "a/Dockerfile.dev",
+            "b/Dockerfile",
+            "b/sub/Dockerfile",
+        ] {
+            let p = root.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "FROM a\n").unwrap();
+        }
+        let exclude =
+            PathPatterns::new(root, &["fixtures/".into(), "/b/sub".into(), "*.dev".into()])
+                .unwrap();
+        let rel = |found: Discovery| -> Vec<String> {
+            found
+                .files
+                .iter()
+                .map(|p| p.strip_prefix(root).unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        let found = discover(&[root.to_path_buf()], false, &exclude);
+        assert_eq!(rel(found), ["Dockerfile", "b/Dockerfile"]);
+        // Named on the command line: read (a file) or walked (a directory) all the same.
+        let named = [root.join("fixtures"), root.join("a/Dockerfile.dev")];
+        let found = discover(&named, false, &exclude);
+        assert_eq!(rel(found), ["a/Dockerfile.dev", "fixtures/Dockerfile"]);
+        // Outside the root, nothing matches.
+        let elsewhere = PathPatterns::new(&root.join("b"), &["Dockerfile".into()]).unwrap();
+        assert!(!elsewhere.matches(&root.join("Dockerfile"), false));
+        assert!(elsewhere.matches(&root.join("b/sub/Dockerfile"), false));
+        assert!(!PathPatterns::default().matches(&root.join("Dockerfile"), false));
     }
 }

@@ -12,11 +12,13 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod cache;
+pub mod config;
 pub mod diff;
 pub mod digest;
 pub mod dockerfile;
 pub mod engine;
 pub mod files;
+pub mod manpage;
 pub mod reference;
 pub mod registry;
 pub mod report;

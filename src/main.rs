@@ -24,7 +24,7 @@ use digestpin::{ExitStatus, report, timespec};
     about = "Pin container image references in Dockerfiles to immutable digests",
     long_about = "Pin container image references in Dockerfiles to immutable digests.\n\n\
         digestpin finds every image reference (FROM, COPY --from, RUN --mount from=, global ARG \
-        defaults that feed a FROM) exactly as BuildKit parses it, asks the registry which digest \
+        defaults that feed a FROM, the # syntax= directive) exactly as BuildKit parses it, asks the registry which digest \
         each tag points to, and rewrites `image:tag` into `image:tag@sha256:…`, changing no other \
         byte. For cgr.dev it uses the Tag History API, so it can pin to the digest that was \
         current at a past date (--as-of).",
@@ -34,6 +34,12 @@ use digestpin::{ExitStatus, report, timespec};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Read this config file instead of the nearest .digestpin.toml or digestpin.toml
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Read no config file
+    #[arg(long, global = true, conflicts_with = "config")]
+    no_config: bool,
 }
 
 #[derive(Subcommand)]
@@ -83,15 +89,19 @@ enum Command {
     Tags(TagsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(after_help = "Examples:\n  \
+        mkdir -p ~/.local/share/bash-completion/completions && \
         digestpin completions bash > ~/.local/share/bash-completion/completions/digestpin\n  \
-        digestpin completions zsh > ~/.zfunc/_digestpin\n  \
+        mkdir -p ~/.zfunc && digestpin completions zsh > ~/.zfunc/_digestpin\n  \
+        mkdir -p ~/.config/fish/completions && \
         digestpin completions fish > ~/.config/fish/completions/digestpin.fish")]
     Completions {
         /// The shell
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff)
-    #[command(after_help = "Example:\n  digestpin man > /usr/local/share/man/man1/digestpin.1")]
+    /// Print the man page (roff): every command and option, environment, exit status, files
+    #[command(
+        after_help = "Example:\n  mkdir -p ~/.local/share/man/man1 && digestpin man > ~/.local/share/man/man1/digestpin.1"
+    )]
     Man,
 }
 
@@ -102,6 +112,9 @@ struct ListArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// From the config file: paths excluded, references ignored.
+    #[arg(skip)]
+    scope: engine::Scope,
 }
 
 #[derive(Args)]
@@ -112,7 +125,9 @@ struct PinArgs {
     #[arg(long, conflicts_with = "diff")]
     check: bool,
     /// With --check: no network at all; report references without a digest
-    #[arg(long, requires = "check")]
+    // `conflicts_with` too: clap does not enforce `requires = "check"` when an argument that
+    // conflicts with --check (--diff) is present, so `--diff --offline` slipped through.
+    #[arg(long, requires = "check", conflicts_with = "diff")]
     offline: bool,
     /// Write nothing; print the unified diff that pinning would apply (exit 1 if non-empty)
     #[arg(long, visible_alias = "dry-run")]
@@ -121,15 +136,22 @@ struct PinArgs {
     when: WhenArgs,
     /// With --min-age: a pin younger than DURATION is a finding (--check) and is moved back to
     /// the newest digest old enough (for registries whose pull policy denies young images)
-    #[arg(long, requires = "min_age")]
+    #[arg(long)]
     enforce_min_age: bool,
     /// Write IMAGE@DIGEST, dropping the tag (default keeps it: IMAGE:TAG@DIGEST)
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_digest_only")]
     digest_only: bool,
+    /// Keep the tag (overrides digest-only = true in the config file)
+    #[arg(long, overrides_with = "digest_only")]
+    no_digest_only: bool,
     /// Leave references that already carry a digest untouched
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_keep_pinned")]
     keep_pinned: bool,
-    /// Output format (github: workflow commands, plus a table in $GITHUB_STEP_SUMMARY)
+    /// Refresh references that carry a digest (overrides keep-pinned = true in the config file)
+    #[arg(long, overrides_with = "keep_pinned")]
+    no_keep_pinned: bool,
+    /// Output format (github: workflow commands, plus a table in $GITHUB_STEP_SUMMARY; sarif:
+    /// SARIF 2.1.0 for code scanning; gitlab: a Code Quality report)
     #[arg(long, value_enum, default_value_t = PinFormat::Text)]
     format: PinFormat,
     /// Do not read or write the on-disk cache (default: used, except for --check when $CI is set)
@@ -146,6 +168,9 @@ struct PinArgs {
     quiet: bool,
     #[command(flatten)]
     net: NetArgs,
+    /// From the config file: paths excluded, references ignored.
+    #[arg(skip)]
+    scope: engine::Scope,
 }
 
 /// Which digest of a tag to take (`pin` and `resolve`).
@@ -257,6 +282,10 @@ enum PinFormat {
     Text,
     Json,
     Github,
+    /// SARIF 2.1.0 (GitHub code scanning)
+    Sarif,
+    /// GitLab Code Quality
+    Gitlab,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -267,7 +296,7 @@ enum Color {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     if matches!(cli.command, Command::Pin(_)) {
         // Before any thread starts: every thread inherits the blocked signals.
         remove_temp_files_on_signals();
@@ -276,6 +305,10 @@ fn main() -> ExitCode {
     // A closed pipe ends the output, never the run: its status is still computed and returned.
     let mut out = PipeGuard::new(io::BufWriter::new(stdout.lock()));
     let mut err = PipeGuard::new(io::stderr().lock());
+    if let Err(e) = apply_config(&mut cli) {
+        let _ = writeln!(err, "error: {e}");
+        return ExitCode::from(ExitStatus::Error.code() as u8);
+    }
     let result = match cli.command {
         Command::List(args) => list(args, &mut out, &mut err),
         Command::Pin(args) => pin(args, &mut out, &mut err),
@@ -288,9 +321,12 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "digestpin", &mut script);
             out.write_all(&script).map(|()| ExitStatus::Success)
         }
-        Command::Man => clap_mangen::Man::new(Cli::command())
-            .render(&mut out)
-            .map(|()| ExitStatus::Success),
+        Command::Man => {
+            let mut page = Vec::new();
+            digestpin::manpage::render(Cli::command(), &mut page)
+                .and_then(|()| out.write_all(&page))
+                .map(|()| ExitStatus::Success)
+        }
     };
     let result = result.and_then(|status| out.flush().map(|()| status));
     match result {
@@ -406,17 +442,63 @@ fn remove_temp_files_on_signals() {
 #[cfg(not(unix))]
 fn remove_temp_files_on_signals() {}
 
+/// Reads the config file (`--config PATH`, else the nearest one, unless `--no-config`) and
+/// merges it into the command's options. Flags and environment variables win over it.
+fn apply_config(cli: &mut Cli) -> Result<(), digestpin::config::ConfigError> {
+    if cli.no_config || matches!(cli.command, Command::Completions { .. } | Command::Man) {
+        return Ok(());
+    }
+    let path = match &cli.config {
+        Some(path) => Some(path.clone()),
+        None => std::env::current_dir().ok().and_then(|dir| {
+            // Named relative to the working directory when it is in it (`.digestpin.toml:3`).
+            let found = digestpin::config::find(&dir)?;
+            Some(
+                found
+                    .strip_prefix(&dir)
+                    .map_or(found.clone(), PathBuf::from),
+            )
+        }),
+    };
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let config = digestpin::config::load(&path)?;
+    let with_endpoints = |net: &mut NetArgs| {
+        let mut endpoints = config.endpoints.clone();
+        endpoints.append(&mut net.endpoint);
+        net.endpoint = endpoints;
+    };
+    match &mut cli.command {
+        Command::Pin(args) => {
+            args.when.min_age = args.when.min_age.or(config.min_age);
+            args.keep_pinned |= !args.no_keep_pinned && config.keep_pinned == Some(true);
+            args.digest_only |= !args.no_digest_only && config.digest_only == Some(true);
+            args.enforce_min_age |= config.enforce_min_age == Some(true);
+            with_endpoints(&mut args.net);
+            args.scope = config.scope;
+        }
+        Command::List(args) => args.scope = config.scope,
+        Command::History(args) => with_endpoints(&mut args.net),
+        Command::Resolve(args) => with_endpoints(&mut args.net),
+        Command::Tags(args) => with_endpoints(&mut args.net),
+        Command::Completions { .. } | Command::Man => {}
+    }
+    Ok(())
+}
+
 fn list(args: ListArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<ExitStatus> {
     // Each file is printed as soon as it is scanned; nothing is kept.
     let mut errors = false;
     let walk = match args.format {
-        Format::Text => engine::scan_each(&args.paths, &mut |file| {
+        Format::Text => engine::scan_each(&args.paths, &args.scope, &mut |file| {
             errors |= file.has_errors();
-            report::list_text_file(&file, out, err)
+            report::list_text_file(&file, out, err)?;
+            report::invalid_refs(&file, err)
         })?,
         Format::Json => {
             let mut doc = report::JsonFiles::begin(out)?;
-            let walk = engine::scan_each(&args.paths, &mut |file| {
+            let walk = engine::scan_each(&args.paths, &args.scope, &mut |file| {
                 errors |= file.has_errors();
                 if let Some(e) = &file.error {
                     let message = report::escape_text(&e.to_string()).into_owned();
@@ -426,6 +508,7 @@ fn list(args: ListArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<
                         report::display_path(&file.path)
                     )?;
                 }
+                report::invalid_refs(&file, err)?;
                 doc.list_file(&file)
             })?;
             doc.finish(&walk.skipped)?;
@@ -449,21 +532,21 @@ fn check_offline(
     err: &mut dyn Write,
 ) -> io::Result<ExitStatus> {
     let mut tally = engine::Tally::default();
-    if args.report.is_some() || args.format == PinFormat::Github {
-        let plan = engine::plan_offline(engine::scan_paths(&args.paths));
+    if args.report.is_some() || !matches!(args.format, PinFormat::Text | PinFormat::Json) {
+        let plan = engine::plan_offline(engine::scan_paths(&args.paths, &args.scope));
         let rendered = render_pin(&plan, PinMode::Check, args, false, out, err)?;
         return Ok(rendered.max(plan.tally().exit_status(PinMode::Check)));
     }
     if args.format == PinFormat::Json {
         let mut doc = report::JsonFiles::begin(out)?;
-        let walk = engine::scan_each(&args.paths, &mut |file| {
+        let walk = engine::scan_each(&args.paths, &args.scope, &mut |file| {
             let plan = engine::plan_offline_file(file);
             tally.add(&plan);
             doc.pin_file(&plan)
         })?;
         doc.finish_with_summary(&tally.summary, &walk.skipped)?;
     } else {
-        let walk = engine::scan_each(&args.paths, &mut |file| {
+        let walk = engine::scan_each(&args.paths, &args.scope, &mut |file| {
             let plan = engine::plan_offline_file(file);
             tally.add(&plan);
             let style = report::PinText {
@@ -474,6 +557,7 @@ fn check_offline(
             report::pin_text_file(&plan, style, out, err)
         })?;
         if !args.quiet {
+            out.flush()?;
             report::empty_dirs(err, &walk.empty_dirs)?;
             report::skipped_files(err, &walk.skipped)?;
             report::pin_text_summary(&tally, PinMode::Check, err)?;
@@ -502,7 +586,7 @@ fn setup_network(net: &NetArgs) -> Result<(tokio::runtime::Runtime, Client), Str
             .with_writer(io::stderr)
             .with_env_filter(tracing_subscriber::EnvFilter::new("digestpin=debug"))
             .with_target(false)
-            .with_ansi(io::stderr().is_terminal())
+            .with_ansi(ColorChoice::Auto.enabled(io::stderr().is_terminal()))
             .try_init();
     }
     let mut endpoints = Endpoints::default();
@@ -524,6 +608,13 @@ fn setup_network(net: &NetArgs) -> Result<(tokio::runtime::Runtime, Client), Str
 }
 
 fn pin(args: PinArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<ExitStatus> {
+    if args.enforce_min_age && args.when.min_age.is_none() {
+        return failed(
+            err,
+            None,
+            "--enforce-min-age needs --min-age (or min-age in the config file)",
+        );
+    }
     if args.offline {
         return check_offline(&args, out, err);
     }
@@ -558,6 +649,7 @@ fn pin(args: PinArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<Ex
         .map(Cache::new);
     let report = engine::pin(
         &args.paths,
+        &args.scope,
         &client,
         &opts,
         cache.as_ref(),
@@ -649,6 +741,14 @@ fn render_output(
                 report::step_summary(report, mode, &mut summary)?;
             }
             Ok(())
+        }
+        PinFormat::Sarif => {
+            report::pin_sarif(report, mode, out)?;
+            report::pin_errors(report, err)
+        }
+        PinFormat::Gitlab => {
+            report::pin_gitlab(report, mode, out)?;
+            report::pin_errors(report, err)
         }
     }
 }

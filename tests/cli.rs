@@ -69,7 +69,11 @@ fn list_json_has_the_documented_shape() {
     assert_eq!(
         doc,
         serde_json::json!({"files": [{"path": "Dockerfile", "error": null,
-            "refs": [{"line": 2, "column": 6, "end_line": 2, "instruction": "FROM",
+            "refs": [{"line": 1, "column": 10, "end_line": 1, "instruction": "syntax",
+                      "original": "docker/dockerfile:1", "state": "unpinned",
+                      "registry": "docker.io", "repository": "docker/dockerfile", "tag": "1",
+                      "digest": null},
+                     {"line": 2, "column": 6, "end_line": 2, "instruction": "FROM",
                       "original": "cgr.dev/chainguard/go:latest", "state": "unpinned",
                       "registry": "cgr.dev", "repository": "chainguard/go", "tag": "latest",
                       "digest": null}]}]})
@@ -165,6 +169,9 @@ fn bad_input_is_reported_with_file_and_line_never_a_panic() {
         .stderr(predicate::str::contains("error: escape/Dockerfile:1: invalid escape token"))
         .stdout(predicate::str::contains(
             "grammar/Dockerfile:2:6: invalid  FROM cgr.dev/Chainguard/Python:latest (repository name must be lowercase)",
+        ))
+        .stderr(predicate::str::contains(
+            "error: grammar/Dockerfile:2:6: cgr.dev/Chainguard/Python:latest: invalid reference: repository name must be lowercase",
         ));
     digestpin(dir.path())
         .args(["pin", "--check", "--offline", "grammar"])
@@ -342,4 +349,169 @@ fn report_flag_writes_the_json_document_beside_any_format() {
     let doc = json(&std::fs::read(dir.path().join("report.json")).unwrap());
     assert_eq!(doc["summary"]["pinned"], 1);
     assert_eq!(doc["files"][0]["refs"][0]["status"], "pinned");
+}
+
+#[test]
+fn list_says_why_it_exits_2_on_an_invalid_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "Dockerfile", b"FROM alpine:3\nFROM Alpine:3\n");
+    let error =
+        "error: Dockerfile:2:6: Alpine:3: invalid reference: repository name must be lowercase\n";
+    digestpin(dir.path())
+        .arg("list")
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains(
+            "Dockerfile:2:6: invalid  FROM Alpine:3",
+        ))
+        .stderr(error);
+    digestpin(dir.path())
+        .args(["list", "--format", "json"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("\"state\": \"invalid\""))
+        .stderr(error);
+}
+
+#[test]
+fn diff_with_offline_is_an_argument_error_not_a_silent_check() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "Dockerfile", b"FROM alpine:3\n");
+    for args in [
+        &["pin", "--diff", "--offline"][..],
+        &["pin", "--dry-run", "--offline"],
+        &["pin", "--offline"],
+    ] {
+        digestpin(dir.path())
+            .args(args)
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(predicate::str::starts_with("error: "))
+            .stderr(predicate::str::contains("Usage: digestpin pin"));
+    }
+    digestpin(dir.path())
+        .args(["pin", "--diff", "--offline"])
+        .assert()
+        .stderr(predicate::str::contains(
+            "'--diff' cannot be used with '--offline'",
+        ));
+}
+
+/// The long options `digestpin ARGS --help` lists.
+fn long_options(args: &[&str]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = digestpin(dir.path())
+        .args(args)
+        .arg("--help")
+        .assert()
+        .success();
+    let help = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let mut options: Vec<String> = help
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']')
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| w.split(['=', '<']).next().unwrap().to_owned())
+        .filter(|w| w.len() > 2 && w[2..].bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
+        .collect();
+    options.sort();
+    options.dedup();
+    options
+}
+
+#[test]
+fn man_page_covers_every_command_option_env_var_exit_code_and_file_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = digestpin(dir.path()).arg("man").assert().success();
+    let page = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    // roff writes `-` as `\-`.
+    let plain = page.replace("\\-", "-");
+    let commands = [
+        "pin",
+        "list",
+        "history",
+        "resolve",
+        "tags",
+        "completions",
+        "man",
+    ];
+    let mut checked = 0;
+    for command in commands {
+        assert!(
+            page.contains(&format!(".SH \"DIGESTPIN {}\"", command.to_uppercase())),
+            "a section for {command}"
+        );
+        for option in long_options(&[command]) {
+            assert!(
+                plain.contains(option.as_str()),
+                "{command} {option} in the man page"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "options were found in --help ({checked})");
+    for needle in [
+        "DIGESTPIN_ENDPOINTS",
+        "DIGESTPIN_CACHE_DIR",
+        "DOCKER_CONFIG",
+        "CHAINGUARD_IDENTITY_ID",
+        "CHAINGUARD_TOKEN",
+        "NO_COLOR",
+        "GITHUB_STEP_SUMMARY",
+        ".SH \"EXIT STATUS\"",
+        ".SH ENVIRONMENT",
+        ".SH FILES",
+        "Containerfile",
+        "*.dockerfile",
+        ".digestpin.toml",
+        "# syntax=",
+        "digestpin: ignore",
+    ] {
+        assert!(plain.contains(needle), "{needle} in the man page");
+    }
+    assert_eq!(page.matches(".TH ").count(), 1, "one page");
+    assert_eq!(page.matches(".ie \\n(.g").count(), 1, "one preamble");
+}
+
+#[test]
+fn readme_completion_and_man_install_commands_work_on_a_fresh_home() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let (_, rest) = readme
+        .split_once("### Completions and man page\n\n```sh\n")
+        .expect("the README's install snippet");
+    let (snippet, _) = rest.split_once("```").unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("digestpin");
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", snippet])
+        .current_dir(home.path())
+        .env("HOME", home.path())
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{snippet}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (file, marker) in [
+        (
+            ".local/share/bash-completion/completions/digestpin",
+            "_digestpin()",
+        ),
+        (".zfunc/_digestpin", "#compdef digestpin"),
+        (
+            ".config/fish/completions/digestpin.fish",
+            "complete -c digestpin",
+        ),
+        (".local/share/man/man1/digestpin.1", ".SH \"EXIT STATUS\""),
+    ] {
+        let text = std::fs::read_to_string(home.path().join(file)).unwrap();
+        assert!(text.contains(marker), "{file}");
+    }
 }

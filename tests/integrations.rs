@@ -449,12 +449,13 @@ fn action_check_mode_annotates_every_finding_and_fails() {
         "{why}"
     );
     assert!(
-        summary.contains("| Dockerfile | 1 | `cgr.dev/chainguard/img-0:latest` | pinned |"),
+        summary.contains("| Dockerfile | 1 | `cgr.dev/chainguard/img-0:latest` | unpinned |"),
         "{why}"
     );
     assert!(
-        summary
-            .contains("| services/api/app.dockerfile | 2 | `cgr.dev/chainguard/img-2` | pinned |"),
+        summary.contains(
+            "| services/api/app.dockerfile | 2 | `cgr.dev/chainguard/img-2` | unpinned |"
+        ),
         "{why}"
     );
     assert!(summary.contains(&format!("`{}…`", &img1[..19])), "{why}");

@@ -68,6 +68,7 @@ fn golden_tree_pins_exactly_then_is_idempotent_and_passes_check() {
         ("chainguard/go", "latest"),
         ("chainguard/busybox", "latest"),
         ("library/alpine", "3.20"),
+        ("docker/dockerfile", "1"),
     ] {
         emu.generate_history(repo, tag, 3, "2024-05-30T12:00:00Z", 24 * HOUR);
     }
@@ -905,12 +906,19 @@ fn github_format_annotates_and_writes_the_step_summary() {
     );
     assert!(
         md.contains(&format!(
-            "| a,b/Dockerfile | 2 | `cgr.dev/chainguard/go:latest` | pinned | – → `{}…` | {} |",
+            "| a,b/Dockerfile | 2 | `cgr.dev/chainguard/go:latest` | unpinned | – → `{}…` | {} |",
             &entries[7].digest[..19],
             entries[7].timestamp
         )),
+        "--check labels what it found: {md}"
+    );
+    assert!(
+        md.contains(
+            "\n3 references in 1 file: 1 to pin, 1 stale, 0 unchanged, 1 skipped, 0 errors\n"
+        ),
         "{md}"
     );
+    assert!(md.contains("` | stale | `sha256:"), "{md}");
     digestpin(dir.path(), &emu)
         .env("GITHUB_STEP_SUMMARY", &summary)
         .args(["pin", "--format", "github"])
@@ -918,6 +926,20 @@ fn github_format_annotates_and_writes_the_step_summary() {
         .success()
         .stdout(predicate::str::contains("::notice file=a%2Cb/Dockerfile,line=2,col=6,title=digestpin::pinned cgr.dev/chainguard/go:latest to sha256:"));
     let md = std::fs::read_to_string(&summary).unwrap();
+    let (_, written) = md
+        .split_once("### digestpin pin")
+        .expect("the second run's summary");
+    assert!(
+        written.contains(
+            "\n3 references in 1 file: 1 pinned, 1 updated, 0 unchanged, 1 skipped, 0 errors\n"
+        ),
+        "{written}"
+    );
+    assert!(
+        written.contains("`cgr.dev/chainguard/go:latest` | pinned | – → `sha256:"),
+        "{written}"
+    );
+    assert!(written.contains("` | updated | `sha256:"), "{written}");
     assert!(md.contains("<details><summary>Diff</summary>\n\n```diff\n--- a/a,b/Dockerfile\n+++ b/a,b/Dockerfile\n"), "{md}");
 }
 
@@ -1052,4 +1074,76 @@ fn a_corrupt_cache_is_a_miss_not_an_error() {
             .unwrap()
             .contains(&entries[7].digest)
     );
+}
+
+/// `digestpin ARGS` in `dir` through `sh`, stdout and stderr into one pipe (as on a terminal),
+/// with the environment of `cli::digestpin`; or, with `pty`, on a pseudo-terminal (`script`).
+fn shared_output(dir: &Path, emu: &Emulator, args: &str, pty: bool, term: &str) -> Option<String> {
+    let bin = assert_cmd::cargo::cargo_bin("digestpin");
+    let line = format!("'{}' {args} 2>&1", bin.display());
+    let mut cmd = if pty {
+        let found = std::process::Command::new("script")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            eprintln!("SKIPPED: no `script` to run on a pseudo-terminal");
+            return None;
+        }
+        let mut cmd = std::process::Command::new("script");
+        cmd.args(["-qec", &line, "/dev/null"]);
+        cmd
+    } else {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", &line]);
+        cmd
+    };
+    let out = cmd
+        .current_dir(dir)
+        .env("DOCKER_CONFIG", dir.join(".no-docker-config"))
+        .env("DIGESTPIN_CACHE_DIR", dir.join(".digestpin-cache"))
+        .env("DIGESTPIN_ENDPOINTS", format!("cgr.dev={}", emu.url()))
+        .env("TERM", term)
+        .env_remove("NO_COLOR")
+        .env_remove("CI")
+        .output()
+        .expect("run");
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn the_diff_comes_before_the_summary_on_a_shared_terminal() {
+    let emu = Emulator::start();
+    nightly(&emu, "chainguard/go", "latest");
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "Dockerfile",
+        b"FROM cgr.dev/chainguard/go:latest\n",
+    );
+    let text = shared_output(dir.path(), &emu, "pin --diff --color never", false, "xterm").unwrap();
+    let diff = text.find("--- a/Dockerfile").expect(&text);
+    let summary = text.find("digestpin: 1 to pin").expect(&text);
+    assert!(diff < summary, "diff first, then the summary:\n{text}");
+}
+
+#[test]
+fn no_colour_when_term_is_dumb() {
+    let emu = Emulator::start();
+    nightly(&emu, "chainguard/go", "latest");
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "Dockerfile",
+        b"FROM cgr.dev/chainguard/go:latest\n",
+    );
+    let Some(coloured) = shared_output(dir.path(), &emu, "pin --diff", true, "xterm") else {
+        return;
+    };
+    assert!(
+        coloured.contains("+FROM") && coloured.contains("\x1b["),
+        "{coloured:?}"
+    );
+    let dumb = shared_output(dir.path(), &emu, "pin --diff", true, "dumb").unwrap();
+    assert!(dumb.contains("+FROM") && !dumb.contains('\x1b'), "{dumb:?}");
 }

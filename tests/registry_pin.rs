@@ -137,3 +137,50 @@ fn docker_hub_names_resolve_through_an_endpoint() {
         .code(2)
         .stderr(predicate::str::contains("tag not found in registry (404"));
 }
+
+#[test]
+fn syntax_directive_is_listed_and_pinned_in_place_through_docker_hub_endpoint() {
+    let Some(reg) = Registry::start_or_skip("syntax_directive_is_pinned", None) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let frontend = reg.push_full("docker/dockerfile", "1", ImageKind::OciIndex, "frontend");
+    let alpine = reg.push_full("library/alpine", "3.20", ImageKind::OciIndex, "alpine");
+    let endpoint = format!("docker.io={}", reg.url());
+    let src = "# syntax=docker/dockerfile:1\n# escape=\\\nFROM alpine:3.20\n";
+    std::fs::write(dir.path().join("Dockerfile"), src).unwrap();
+    let listed = digestpin(dir.path())
+        .args(["list", "--format", "json"])
+        .assert()
+        .success();
+    let doc: serde_json::Value = serde_json::from_slice(&listed.get_output().stdout).unwrap();
+    let first = &doc["files"][0]["refs"][0];
+    assert_eq!(first["instruction"], "syntax");
+    assert_eq!(first["original"], "docker/dockerfile:1");
+    assert_eq!(
+        (first["line"].as_u64(), first["column"].as_u64()),
+        (Some(1), Some(10))
+    );
+    assert_eq!(first["repository"], "docker/dockerfile");
+    digestpin(dir.path())
+        .args(["pin", "--check", "--endpoint", &endpoint])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("Dockerfile:1:10"));
+    digestpin(dir.path())
+        .args(["pin", "--endpoint", &endpoint])
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("Dockerfile")).unwrap(),
+        format!(
+            "# syntax=docker/dockerfile:1@{}\n# escape=\\\nFROM alpine:3.20@{}\n",
+            frontend.digest, alpine.digest
+        )
+    );
+    // Still a parser directive BuildKit reads, and pinned: nothing left to do.
+    digestpin(dir.path())
+        .args(["pin", "--check", "--endpoint", &endpoint])
+        .assert()
+        .success();
+}

@@ -36,6 +36,17 @@ pub(super) struct Logical {
     pub ignored: bool,
 }
 
+/// The value of a `# syntax=` parser directive: the frontend image BuildKit pulls first.
+#[derive(Debug, Clone)]
+pub(super) struct SyntaxValue {
+    pub text: String,
+    /// Its bytes in the file.
+    pub span: std::ops::Range<usize>,
+    /// 1-based line and column (in characters, a BOM not counted).
+    pub line: usize,
+    pub column: usize,
+}
+
 #[derive(Clone, Copy)]
 struct Physical {
     start: usize,
@@ -123,6 +134,8 @@ struct Directives {
     escape: u8,
     done: bool,
     seen: Vec<&'static str>,
+    /// A `syntax` directive not yet taken by the scanner.
+    syntax: Option<SyntaxValue>,
 }
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -146,6 +159,7 @@ impl<R: Read> Lines<R> {
                 escape: b'\\',
                 done: false,
                 seen: Vec::new(),
+                syntax: None,
             },
             ignore_pending: false,
             first_nul: None,
@@ -157,6 +171,11 @@ impl<R: Read> Lines<R> {
     /// The escape character (`\` unless an `escape` directive says otherwise).
     pub fn escape(&self) -> u8 {
         self.directives.escape
+    }
+
+    /// The `# syntax=` directive, once read (given out once).
+    pub fn take_syntax(&mut self) -> Option<SyntaxValue> {
+        self.directives.syntax.take()
     }
 
     /// File bytes of the current instruction's physical lines.
@@ -214,7 +233,8 @@ impl<R: Read> Lines<R> {
             let content = self.window.bytes(first.start..first.content_end);
             let lead = leading_whitespace(content);
             let token = &content[lead..];
-            self.directives.parse(token, first.number)?;
+            self.directives
+                .parse(content, lead, first.number, first.start)?;
             if token.first() == Some(&b'#') {
                 if is_ignore_comment(token) {
                     self.ignore_pending = true;
@@ -235,7 +255,7 @@ impl<R: Read> Lines<R> {
                     break;
                 };
                 let content = self.window.bytes(next.start..next.content_end);
-                self.directives.parse(content, next.number)?;
+                self.directives.parse(content, 0, next.number, next.start)?;
                 let trimmed = &content[leading_whitespace(content)..];
                 if trimmed.is_empty() || trimmed[0] == b'#' {
                     continue;
@@ -294,11 +314,19 @@ impl<R: Read> Lines<R> {
 
 impl Directives {
     /// BuildKit's directive parser: `^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$`, looked for
-    /// until the first line that does not match or names an unknown directive.
-    fn parse(&mut self, line: &[u8], number: usize) -> Result<(), ScanError> {
+    /// until the first line that does not match or names an unknown directive. `content` is the
+    /// physical line (at file offset `file_start`), `lead` the whitespace before its token.
+    fn parse(
+        &mut self,
+        content: &[u8],
+        lead: usize,
+        number: usize,
+        file_start: usize,
+    ) -> Result<(), ScanError> {
         if self.done {
             return Ok(());
         }
+        let line = &content[lead..];
         let Some((key, value)) = directive(line) else {
             self.done = true;
             return Ok(());
@@ -320,6 +348,20 @@ impl Directives {
             ));
         }
         self.seen.push(name);
+        if name == "syntax" {
+            let offset = value.as_ptr() as usize - content.as_ptr() as usize;
+            let column = content[..offset]
+                .iter()
+                .filter(|b| (**b & 0xC0) != 0x80)
+                .count()
+                + 1;
+            self.syntax = Some(SyntaxValue {
+                text: String::from_utf8_lossy(value).into_owned(),
+                span: file_start + offset..file_start + offset + value.len(),
+                line: number,
+                column,
+            });
+        }
         if name == "escape" {
             self.escape = match value {
                 b"\\" => b'\\',

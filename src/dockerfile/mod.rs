@@ -79,6 +79,8 @@ pub enum Instruction {
     OnbuildCopy,
     OnbuildAdd,
     OnbuildRun,
+    /// The `# syntax=` parser directive.
+    Syntax,
 }
 
 impl Instruction {
@@ -92,6 +94,7 @@ impl Instruction {
             Instruction::OnbuildCopy => "ONBUILD COPY",
             Instruction::OnbuildAdd => "ONBUILD ADD",
             Instruction::OnbuildRun => "ONBUILD RUN",
+            Instruction::Syntax => "syntax",
         }
     }
 
@@ -129,7 +132,8 @@ pub struct ImageRef {
     pub state: RefState,
     /// The parsed reference, for a valid image reference (any state but stage/scratch/variable/invalid).
     pub reference: Option<Arc<Reference>>,
-    /// Why the reference is invalid, for `RefState::Invalid`.
+    /// Why the reference is invalid, for `RefState::Invalid`; for `RefState::Ignored` by a
+    /// config `[[ignore]]` rule, the rule's reason.
     pub problem: Option<String>,
 }
 
@@ -260,10 +264,46 @@ enum Position {
 
 impl<R: Read> Scanner<R> {
     fn run(&mut self) -> Result<(), Stop> {
-        while let Some(logical) = self.lines.next_logical()? {
+        loop {
+            let next = self.lines.next_logical();
+            // Parser directives are read on the way to the first instruction.
+            if let Some(syntax) = self.lines.take_syntax() {
+                self.syntax(syntax);
+            }
+            let Some(logical) = next? else {
+                return Ok(());
+            };
             self.instruction(logical)?;
         }
-        Ok(())
+    }
+
+    /// The `# syntax=IMAGE` directive: an image like any other, pinned in place.
+    fn syntax(&mut self, value: lines::SyntaxValue) {
+        let original: Arc<str> = value.text.as_str().into();
+        let mut found = ImageRef {
+            instruction: Instruction::Syntax,
+            original: original.clone(),
+            span: Some(value.span),
+            line: value.line,
+            column: value.column,
+            end_line: value.line,
+            state: RefState::Unpinned,
+            reference: None,
+            problem: None,
+        };
+        match self.parse(&original) {
+            Ok(reference) => {
+                if reference.digest().is_some() {
+                    found.state = RefState::Pinned;
+                }
+                found.reference = Some(reference);
+            }
+            Err(e) => {
+                found.state = RefState::Invalid;
+                found.problem = Some(e.to_string());
+            }
+        }
+        self.refs.push(found);
     }
 
     fn instruction(&mut self, logical: Logical) -> Result<(), Stop> {

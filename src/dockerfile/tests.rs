@@ -315,3 +315,67 @@ fn a_flag_cut_inside_a_character_has_no_span() {
     );
     assert_eq!(&*r.original, "cgr.dev/chainguard\u{fffd}");
 }
+
+#[test]
+fn syntax_directive_is_a_reference_pinned_in_place() {
+    let pinned = format!("docker/dockerfile:1.7@sha256:{HEX}");
+    type Found = (&'static str, String, RefState, usize, usize);
+    let cases: Vec<(String, Vec<Found>)> = vec![
+        (
+            "# syntax=docker/dockerfile:1\nFROM a\n".into(),
+            vec![
+                r("syntax", "docker/dockerfile:1", Unpinned, 1, 10),
+                r("FROM", "a", Unpinned, 2, 6),
+            ],
+        ),
+        // Spaces, key case, CRLF and trailing blanks as BuildKit's directive regexp allows.
+        (
+            "  #  Syntax = docker/dockerfile:1  \r\n# escape=`\r\nFROM a\r\n".into(),
+            vec![
+                r("syntax", "docker/dockerfile:1", Unpinned, 1, 15),
+                r("FROM", "a", Unpinned, 3, 6),
+            ],
+        ),
+        // After another directive, and already pinned.
+        (
+            format!("# escape=\\\n#syntax={pinned}\nFROM a\n"),
+            vec![
+                r("syntax", &pinned, Pinned, 2, 9),
+                r("FROM", "a", Unpinned, 3, 6),
+            ],
+        ),
+        // Not a directive once another line came first: a comment.
+        (
+            "# hello\n# syntax=docker/dockerfile:1\nFROM a\n".into(),
+            vec![r("FROM", "a", Unpinned, 3, 6)],
+        ),
+        (
+            "FROM a\n# syntax=docker/dockerfile:1\n".into(),
+            vec![r("FROM", "a", Unpinned, 1, 6)],
+        ),
+        (
+            "\n# syntax=docker/dockerfile:1\nFROM a\n".into(),
+            vec![r("FROM", "a", Unpinned, 3, 6)],
+        ),
+        // An unusable frontend name is reported as invalid, like any reference.
+        (
+            "# syntax=Docker/Dockerfile\nFROM a\n".into(),
+            vec![
+                r("syntax", "Docker/Dockerfile", Invalid, 1, 10),
+                r("FROM", "a", Unpinned, 2, 6),
+            ],
+        ),
+    ];
+    for (src, want) in cases {
+        assert_eq!(refs(&src), want, "{src:?}");
+    }
+    let bom = "\u{feff}# syntax=docker/dockerfile:1\nFROM a\n";
+    let scan = scan(bom.as_bytes());
+    assert_eq!((scan.refs[0].line, scan.refs[0].column), (1, 10));
+    assert_eq!(
+        &bom[scan.refs[0].span.clone().unwrap()],
+        "docker/dockerfile:1"
+    );
+    let dup = scan_in_chunks(b"# syntax=a\n# syntax=b\nFROM a\n", 3);
+    assert!(dup.error.is_some());
+}

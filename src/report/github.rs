@@ -115,7 +115,8 @@ fn ref_command(out: &mut dyn Write, mode: PinMode, path: &str, plan: &RefPlan) -
             },
             format!("{original}: {}", behind.as_deref().unwrap_or("young")),
         ),
-        (Status::Skipped, _) if reason != "ignored" => (
+        // Ignored on purpose (a comment or a config rule): nothing to warn about.
+        (Status::Skipped, _) if r.state != crate::dockerfile::RefState::Ignored => (
             "warning",
             match &behind {
                 Some(detail) => format!("{original} skipped: {reason}: {detail}"),
@@ -167,10 +168,23 @@ pub fn step_summary(report: &PinReport, mode: PinMode, out: &mut dyn Write) -> i
         PinMode::Write => "digestpin pin",
     };
     writeln!(out, "### {title}\n")?;
+    let n = |count: usize, one: &str, many: &str| {
+        format!("{count} {}", if count == 1 { one } else { many })
+    };
+    let (pinned, updated) = match mode {
+        PinMode::Write => ("pinned", "updated"),
+        PinMode::Check | PinMode::Diff => ("to pin", "stale"),
+    };
     writeln!(
         out,
-        "{} references in {} files: {} to pin, {} stale, {} unchanged, {} skipped, {} errors\n",
-        s.refs, s.files, s.pinned, s.updated, s.unchanged, s.skipped, s.errors
+        "{} in {}: {} {pinned}, {} {updated}, {} unchanged, {} skipped, {}\n",
+        n(s.refs, "reference", "references"),
+        n(s.files, "file", "files"),
+        s.pinned,
+        s.updated,
+        s.unchanged,
+        s.skipped,
+        n(s.errors, "error", "errors"),
     )?;
     writeln!(
         out,
@@ -179,7 +193,7 @@ pub fn step_summary(report: &PinReport, mode: PinMode, out: &mut dyn Write) -> i
     writeln!(out, "|---|---|---|---|---|---|")?;
     for file in &report.files {
         for plan in &file.refs {
-            write_row(out, file, plan)?;
+            write_row(out, mode, file, plan)?;
         }
     }
     let diffs: Vec<&str> = report
@@ -198,7 +212,12 @@ pub fn step_summary(report: &PinReport, mode: PinMode, out: &mut dyn Write) -> i
     writeln!(out)
 }
 
-fn write_row(out: &mut dyn Write, file: &FilePlan, plan: &RefPlan) -> io::Result<()> {
+fn write_row(
+    out: &mut dyn Write,
+    mode: PinMode,
+    file: &FilePlan,
+    plan: &RefPlan,
+) -> io::Result<()> {
     let cell = |text: &str| escape_text(text).replace('|', "\\|");
     let digest = |d: Option<&crate::digest::Digest>| {
         d.map_or("–".to_owned(), |d| format!("`{}`", short(d.as_str())))
@@ -207,6 +226,9 @@ fn write_row(out: &mut dyn Write, file: &FilePlan, plan: &RefPlan) -> io::Result
         (Status::Skipped | Status::Error, Some(reason)) => {
             format!("{:?}: {}", plan.status, cell(reason)).to_lowercase()
         }
+        // `--check`/`--diff` change nothing: say what was found, not what was done.
+        (Status::Pinned, _) if mode != PinMode::Write => "unpinned".to_owned(),
+        (Status::Updated, _) if mode != PinMode::Write => "stale".to_owned(),
         (status, _) => format!("{status:?}").to_lowercase(),
     };
     writeln!(

@@ -355,7 +355,7 @@ mod tests {
         std::fs::write(dir.path().join("Dockerfile"), "FROM a:1 AS b\nCOPY --from=b /x /y\nFROM c@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n").unwrap();
         std::fs::write(dir.path().join("x.dockerfile"), "FROM ${X}\n").unwrap();
         std::os::unix::fs::symlink("/etc/hostname", dir.path().join("out.Dockerfile")).unwrap();
-        let mut report = engine::scan_paths(&[dir.path().to_path_buf()]);
+        let mut report = engine::scan_paths(&[dir.path().to_path_buf()], &engine::Scope::default());
         for f in &mut report.files {
             f.path = f.path.strip_prefix(dir.path()).unwrap().to_path_buf();
         }

@@ -53,7 +53,9 @@ pub fn list_text_file(file: &FileScan, out: &mut dyn Write, err: &mut dyn Write)
             escape_text(&r.original)
         )?;
         match (&r.problem, r.state) {
-            (Some(problem), RefState::Invalid) => writeln!(out, " ({})", escape_text(problem))?,
+            (Some(problem), RefState::Invalid | RefState::Ignored) => {
+                writeln!(out, " ({})", escape_text(problem))?
+            }
             _ => writeln!(out)?,
         }
     }
@@ -88,6 +90,8 @@ pub fn pin_text(
     if style.quiet {
         return Ok(());
     }
+    // The diff (stdout, buffered) comes before the summary (stderr) on a shared terminal.
+    out.flush()?;
     empty_dirs(err, &report.empty_dirs)?;
     skipped_files(err, &report.skipped)?;
     pin_text_summary(&report.tally(), style.mode, err)
@@ -148,7 +152,7 @@ pub fn pin_text_file(
                 writeln!(out, "{at}: {} {original}: {}", r.instruction, young)?
             }
             (Status::Young, _) if !quiet => writeln!(err, "{at}: {original}: kept, {young}")?,
-            (Status::Skipped, _) if !quiet && reason != "ignored" => {
+            (Status::Skipped, _) if !quiet && r.state != RefState::Ignored => {
                 let detail = detail
                     .as_deref()
                     .map(|d| format!(": {d}"))
@@ -168,6 +172,34 @@ pub fn pin_text_file(
             file.diff.clone()
         };
         out.write_all(diff.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// `list`: an `error:` line on `err` for each invalid reference (they make the exit status 2).
+pub fn invalid_refs(file: &FileScan, err: &mut dyn Write) -> io::Result<()> {
+    let path = display_path(&file.path);
+    for r in file.refs.iter().filter(|r| r.state == RefState::Invalid) {
+        let problem = r.problem.as_deref().unwrap_or("invalid reference format");
+        writeln!(
+            err,
+            "error: {path}:{}:{}: {}: invalid reference: {problem}",
+            r.line, r.column, r.original
+        )?;
+    }
+    Ok(())
+}
+
+/// Every error of a `pin` run as `error: PATH:LINE:COL: …` lines, for the formats whose
+/// stdout is a document that does not list errors (sarif, gitlab).
+pub fn pin_errors(report: &PinReport, err: &mut dyn Write) -> io::Result<()> {
+    for (path, line, column, message) in super::findings::errors(report) {
+        let at = match (line, column) {
+            (Some(l), Some(c)) => format!("{path}:{l}:{c}"),
+            (Some(l), None) => format!("{path}:{l}"),
+            _ => path,
+        };
+        writeln!(err, "error: {at}: {message}")?;
     }
     Ok(())
 }

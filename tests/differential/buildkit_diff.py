@@ -7,7 +7,10 @@ recursively for files named like Dockerfiles), this script
 1. parses the file with the PyPI package ``dockerfile`` (3.4.0), which embeds
    BuildKit's Go parser, and derives from its ``Command`` tuples every position
    where an image reference sits (``FROM``, ``COPY/ADD --from=``,
-   ``RUN --mount=...,from=...``, the same three after ``ONBUILD``);
+   ``RUN --mount=...,from=...``, the same three after ``ONBUILD``), plus the
+   ``# syntax=IMAGE`` parser directive (the frontend image BuildKit pulls first;
+   the binding returns no directives, so it is read with BuildKit's directive
+   regexp, as ``detect_escape`` does) as instruction ``syntax``;
 2. runs ``digestpin list --format json FILE``;
 3. checks that both sets are exactly equal: same instruction, same text, and our
    ``line``..``end_line`` inside the instruction's ``start_line``..``end_line``.
@@ -174,6 +177,20 @@ def detect_escape(lines: list[str]) -> str:
     return "\\"
 
 
+def syntax_directive(lines: list[str]) -> Expected | None:
+    """The `# syntax=IMAGE` parser directive, as the reference `"instruction": "syntax"`.
+
+    Read like `detect_escape`: only in the directive block at the top of the file.
+    """
+    for number, line in enumerate(lines, 1):
+        match = DIRECTIVE.match(line.lstrip(" \t"))
+        if match is None or match.group(1).lower() not in KNOWN_DIRECTIVES:
+            break
+        if match.group(1).lower() == "syntax":
+            return Expected("syntax", match.group(2), number, number)
+    return None
+
+
 def physical_lines(path: Path) -> list[str]:
     """The file's lines as BuildKit counts them: split on '\\n', trailing '\\r' dropped."""
     return [line.removesuffix("\r") for line in read_text(path).split("\n")]
@@ -304,6 +321,9 @@ def derive_buildkit_view(path: Path) -> BuildKitView:
         view.parse_error = f"{type(error).__name__}: {error}"
         return view
     onbuild_flags = onbuild_subcommand_flags(path, commands)
+    syntax = syntax_directive(physical_lines(path))
+    if syntax is not None:
+        view.positions.append(syntax)
     seen_from = False
     for command in commands:
         keyword = command.cmd.upper()
