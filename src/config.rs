@@ -17,6 +17,7 @@ use toml::Spanned;
 
 use crate::engine::{IgnoreRule, Scope};
 use crate::files::PathPatterns;
+use crate::kinds::Kinds;
 
 /// The names looked for in each directory, in order of preference.
 pub const FILE_NAMES: [&str; 2] = [".digestpin.toml", "digestpin.toml"];
@@ -37,8 +38,10 @@ pub struct Config {
     pub path: Option<PathBuf>,
     /// What runs read and leave alone: `exclude`, `kinds`, `[[ignore]]`.
     pub scope: Scope,
+    /// `kinds` as written (the scope reads those of them digestpin knows).
+    pub kinds: Option<Vec<String>>,
     pub min_age: Option<Duration>,
-    /// `enforce-min-age`: parsed and carried; wired into `pin` by the `--enforce-min-age` work.
+    /// `enforce-min-age`.
     pub enforce_min_age: Option<bool>,
     pub keep_pinned: Option<bool>,
     pub digest_only: Option<bool>,
@@ -220,9 +223,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         path: Some(path.to_owned()),
         scope: Scope {
             exclude,
-            kinds,
+            kinds: match &kinds {
+                Some(names) => Kinds::default().only(names),
+                None => Kinds::default(),
+            },
             ignore,
         },
+        kinds,
         min_age,
         enforce_min_age: raw.enforce_min_age,
         keep_pinned: raw.keep_pinned,
@@ -301,9 +308,10 @@ image = "python:*"
         assert_eq!(config.digest_only, Some(false));
         assert_eq!(config.endpoints, ["cgr.dev=http://127.0.0.1:5000"]);
         assert_eq!(
-            config.scope.kinds.as_deref(),
+            config.kinds.as_deref(),
             Some(&["dockerfile".to_owned(), "compose".to_owned()][..])
         );
+        assert_eq!(config.scope.kinds.names(), ["dockerfile"]);
         assert!(
             config
                 .scope
@@ -333,7 +341,7 @@ image = "python:*"
     fn an_empty_file_sets_nothing() {
         let config = parse(Path::new(".digestpin.toml"), "").unwrap();
         assert!(config.min_age.is_none() && config.keep_pinned.is_none());
-        assert!(config.scope.kinds.is_none() && config.scope.ignore.is_empty());
+        assert!(config.kinds.is_none() && config.scope.ignore.is_empty());
     }
 
     #[test]

@@ -10,8 +10,9 @@ use jiff::Timestamp;
 use crate::ExitStatus;
 use crate::cache::{Cache, HistoryRecord};
 use crate::digest::Digest;
-use crate::dockerfile::{self, ImageRef, RefState};
 use crate::files;
+use crate::found::{FoundRef, RefState};
+use crate::kinds::{FileKind, Kinds};
 use crate::registry::Client;
 use crate::resolve::{
     self, Existence, HistoryAnswer, Query, Resolution, Resolutions, Target, TimeSource, When,
@@ -38,7 +39,7 @@ impl fmt::Display for FileError {
 #[derive(Debug)]
 pub struct FileScan {
     pub path: PathBuf,
-    pub refs: Vec<ImageRef>,
+    pub refs: Vec<FoundRef>,
     pub error: Option<FileError>,
     /// What the file held when it was scanned (a file read whole without error): it is
     /// written only if it still holds exactly that.
@@ -77,8 +78,8 @@ pub struct Walk {
 pub struct Scope {
     /// Paths a walk leaves out.
     pub exclude: files::PathPatterns,
-    /// The file kinds to read; `None` reads every kind.
-    pub kinds: Option<Vec<String>>,
+    /// The file kinds to read (all of them by default).
+    pub kinds: Kinds,
     /// References skipped on purpose.
     pub ignore: Vec<IgnoreRule>,
 }
@@ -96,7 +97,7 @@ impl IgnoreRule {
     /// Whether the rule covers `found` in the file at `path`. The glob is tried on the text as
     /// written and on the normalised `REGISTRY/REPOSITORY` and `REGISTRY/REPOSITORY:TAG`, so
     /// `python:*` and `docker.io/library/python:*` both match `python:3.12`.
-    pub fn covers(&self, path: &std::path::Path, found: &ImageRef) -> bool {
+    pub fn covers(&self, path: &std::path::Path, found: &FoundRef) -> bool {
         if self.path.as_ref().is_some_and(|p| !p.covers(path)) {
             return false;
         }
@@ -113,13 +114,6 @@ impl IgnoreRule {
 }
 
 impl Scope {
-    /// Whether files of `kind` are read.
-    pub fn reads(&self, kind: &str) -> bool {
-        self.kinds
-            .as_ref()
-            .is_none_or(|kinds| kinds.iter().any(|k| k == kind))
-    }
-
     /// Marks the references the `[[ignore]]` rules cover as `ignored`, the rule's reason kept
     /// in `problem`.
     pub fn apply(&self, file: &mut FileScan) {
@@ -168,8 +162,9 @@ fn scan_each_with(
     } else {
         (paths.to_vec(), false)
     };
-    let mut discovery = files::discover(&paths, implicit, &scope.exclude);
-    if !scope.reads("dockerfile") {
+    let claims = |path: &std::path::Path| scope.kinds.claim(path).is_some();
+    let mut discovery = files::discover(&paths, implicit, &scope.exclude, &claims);
+    if scope.kinds.is_empty() {
         discovery.files.clear();
     }
     let mut jobs: Vec<Job> = discovery
@@ -190,7 +185,7 @@ fn scan_each_with(
             scanned: None,
         },
         (path, None) => {
-            let mut file = scan_file_with(path, fingerprint);
+            let mut file = scan_file_with(path, &scope.kinds, fingerprint);
             scope.apply(&mut file);
             file
         }
@@ -287,16 +282,34 @@ fn scan_all(paths: &[PathBuf], scope: &Scope, fingerprint: bool) -> ScanReport {
     }
 }
 
-/// Reads and scans one file, a chunk at a time (a regular file of at most
-/// [`files::MAX_FILE_SIZE`] bytes), taking its fingerprint as it goes.
-pub fn scan_file(path: PathBuf) -> FileScan {
-    scan_file_with(path, true)
+/// Reads and scans one file as its kind (from its name, else its first bytes), a chunk at a
+/// time (a regular file of at most [`files::MAX_FILE_SIZE`] bytes), taking its fingerprint as
+/// it goes.
+pub fn scan_file(path: PathBuf, kinds: &Kinds) -> FileScan {
+    scan_file_with(path, kinds, true)
 }
 
-fn scan_file_with(path: PathBuf, fingerprint: bool) -> FileScan {
+/// How much of a file named explicitly, whose name no kind claims, is looked at to tell its kind.
+const SNIFF: u64 = 4096;
+
+fn scan_file_with(path: PathBuf, kinds: &Kinds, fingerprint: bool) -> FileScan {
     let scanned = files::open_regular(&path).and_then(|(file, meta)| {
         let mut reader = files::Fingerprinting::new(file, &meta, fingerprint);
-        let scan = dockerfile::scan_reader(&mut reader)?;
+        let mut head = Vec::new();
+        let kind: &dyn FileKind = match kinds.claim(&path) {
+            Some(kind) => kind,
+            None => {
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(&mut reader, SNIFF),
+                    &mut head,
+                )?;
+                match kinds.of_named(&path, &head) {
+                    Some(kind) => kind,
+                    None => return Ok((crate::found::Scan::default(), None)),
+                }
+            }
+        };
+        let scan = kind.scan(&mut std::io::Read::chain(&head[..], &mut reader))?;
         // A file with an error is never written: no need to read the rest of it.
         let fingerprint = match scan.error {
             None => reader.finish()?,
@@ -346,7 +359,7 @@ pub enum Status {
 /// One image reference and what happens to it.
 #[derive(Debug, Clone)]
 pub struct RefPlan {
-    pub found: ImageRef,
+    pub found: FoundRef,
     pub status: Status,
     /// Why it was skipped or failed.
     pub reason: Option<String>,
@@ -514,7 +527,7 @@ pub fn plan_offline_file(file: FileScan) -> FilePlan {
     }
 }
 
-fn plan_offline_ref(found: ImageRef) -> RefPlan {
+fn plan_offline_ref(found: FoundRef) -> RefPlan {
     let (status, reason) = match found.state {
         RefState::Unpinned => (Status::Pinned, None),
         RefState::Pinned => (Status::Unchanged, None),
@@ -593,7 +606,7 @@ enum Need {
 }
 
 /// The question a reference needs answered, if any.
-fn need(found: &ImageRef, opts: &PinOptions) -> Need {
+fn need(found: &FoundRef, opts: &PinOptions) -> Need {
     if !matches!(found.state, RefState::Pinned | RefState::Unpinned) || found.span.is_none() {
         return Need::Nothing;
     }
@@ -626,7 +639,7 @@ fn need(found: &ImageRef, opts: &PinOptions) -> Need {
 }
 
 /// The query a reference needs answered, if any.
-fn query_for(found: &ImageRef, opts: &PinOptions) -> Option<Query> {
+fn query_for(found: &FoundRef, opts: &PinOptions) -> Option<Query> {
     match need(found, opts) {
         Need::Ask(query) => Some(query),
         _ => None,
@@ -686,7 +699,7 @@ impl FilePlan {
 }
 
 fn plan_ref(
-    found: ImageRef,
+    found: FoundRef,
     answers: &Resolutions,
     opts: &PinOptions,
     edits: &mut Vec<Edit>,

@@ -36,31 +36,6 @@ use sha2::{Digest as _, Sha256};
 /// exhausting memory.
 pub const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
 
-/// Whether a file name is one digestpin looks for when walking a directory.
-pub fn is_dockerfile_name(name: &str) -> bool {
-    is_dockerfile_name_bytes(name.as_bytes())
-}
-
-/// [`is_dockerfile_name`] on raw bytes: a name that is not UTF-8 (`\xff.Dockerfile`) is still
-/// a Dockerfile.
-pub fn is_dockerfile_name_bytes(name: &[u8]) -> bool {
-    const EXACT: [&[u8]; 2] = [b"Dockerfile", b"Containerfile"];
-    const PREFIXES: [&[u8]; 2] = [b"Dockerfile.", b"Containerfile."];
-    const SUFFIXES: [&[u8]; 4] = [
-        b".Dockerfile",
-        b".dockerfile",
-        b".Containerfile",
-        b".containerfile",
-    ];
-    EXACT.contains(&name)
-        || PREFIXES
-            .iter()
-            .any(|p| name.len() > p.len() && name.starts_with(p))
-        || SUFFIXES
-            .iter()
-            .any(|s| name.len() > s.len() && name.ends_with(s))
-}
-
 /// A file found by walking that is not read, and why (a notice, not an error).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
@@ -138,14 +113,19 @@ impl PathPatterns {
 /// Walks `paths` (files or directories). With `strip_dot`, a leading `./` is dropped from
 /// what is found (used when walking the implicit current directory). Inside a walked
 /// directory, entries matching `exclude` are left out (a path given itself is never).
-pub fn discover(paths: &[PathBuf], strip_dot: bool, exclude: &PathPatterns) -> Discovery {
+pub fn discover(
+    paths: &[PathBuf],
+    strip_dot: bool,
+    exclude: &PathPatterns,
+    claims: &dyn Fn(&Path) -> bool,
+) -> Discovery {
     let mut found = Discovery::default();
     for path in paths {
         match std::fs::metadata(path) {
             Err(e) => found.errors.push((path.clone(), describe_io(&e))),
             Ok(meta) if meta.is_dir() => {
                 let before = found.files.len() + found.skipped.len();
-                walk_dir(path, strip_dot, exclude, &mut found);
+                walk_dir(path, strip_dot, exclude, claims, &mut found);
                 if found.files.len() + found.skipped.len() == before {
                     found.empty_dirs.push(path.clone());
                 }
@@ -194,7 +174,13 @@ fn kind_name(kind: &std::fs::FileType) -> &'static str {
     }
 }
 
-fn walk_dir(dir: &Path, strip_dot: bool, exclude: &PathPatterns, found: &mut Discovery) {
+fn walk_dir(
+    dir: &Path,
+    strip_dot: bool,
+    exclude: &PathPatterns,
+    claims: &dyn Fn(&Path) -> bool,
+    found: &mut Discovery,
+) {
     let exclude = exclude.clone();
     // Symlinks found by walking must resolve inside the directory walked.
     let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
@@ -225,7 +211,7 @@ fn walk_dir(dir: &Path, strip_dot: bool, exclude: &PathPatterns, found: &mut Dis
                 continue;
             }
         };
-        let named = is_dockerfile_name_bytes(entry.file_name().as_encoded_bytes());
+        let named = claims(entry.path());
         let Some(kind) = entry.file_type() else {
             continue;
         };
@@ -645,32 +631,10 @@ pub fn fingerprint(path: &Path) -> io::Result<Fingerprint> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn dockerfile_names() {
-        for yes in [
-            "Dockerfile",
-            "Containerfile",
-            "Dockerfile.dev",
-            "Containerfile.prod",
-            "app.Dockerfile",
-            "app.dockerfile",
-            "x.Containerfile",
-            "x.containerfile",
-        ] {
-            assert!(is_dockerfile_name(yes), "{yes}");
-        }
-        for no in [
-            "dockerfile",
-            "Dockerfile.",
-            ".dockerfile",
-            "Dockerfile-dev",
-            "README.md",
-            "Makefile",
-        ] {
-            assert!(!is_dockerfile_name(no), "{no}");
-        }
-        assert!(is_dockerfile_name_bytes(b"\xff\xfe.Dockerfile"));
-        assert!(is_dockerfile_name_bytes(b"Dockerfile.\x1b[31m"));
+    /// Claims Dockerfile names, as the engine's default kinds do.
+    fn dockerfiles(path: &Path) -> bool {
+        path.file_name()
+            .is_some_and(|n| crate::kinds::dockerfile::is_dockerfile_name(n.as_encoded_bytes()))
     }
 
     fn write_file(path: &Path, contents: &[u8]) -> Fingerprint {
@@ -806,6 +770,7 @@ mod tests {
             &[root.to_path_buf(), root.join("empty"), root.join("missing")],
             false,
             &PathPatterns::default(),
+            &dockerfiles,
         );
         let rel: Vec<String> = found
             .files
@@ -848,7 +813,12 @@ mod tests {
         .unwrap();
         // SAFETY: a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
-        let found = discover(std::slice::from_ref(&root), false, &PathPatterns::default());
+        let found = discover(
+            std::slice::from_ref(&root),
+            false,
+            &PathPatterns::default(),
+            &dockerfiles,
+        );
         let name = |p: &Path| {
             p.strip_prefix(&root)
                 .unwrap()
@@ -917,6 +887,7 @@ mod tests {
             &[root.join("ext.Dockerfile"), root.join("fifo.Dockerfile")],
             false,
             &PathPatterns::default(),
+            &dockerfiles,
         );
         assert_eq!(named.files, [root.join("ext.Dockerfile")]);
         assert_eq!(
@@ -954,11 +925,11 @@ mod tests {
                 .map(|p| p.strip_prefix(root).unwrap().to_string_lossy().into_owned())
                 .collect()
         };
-        let found = discover(&[root.to_path_buf()], false, &exclude);
+        let found = discover(&[root.to_path_buf()], false, &exclude, &dockerfiles);
         assert_eq!(rel(found), ["Dockerfile", "b/Dockerfile"]);
         // Named on the command line: read (a file) or walked (a directory) all the same.
         let named = [root.join("fixtures"), root.join("a/Dockerfile.dev")];
-        let found = discover(&named, false, &exclude);
+        let found = discover(&named, false, &exclude, &dockerfiles);
         assert_eq!(rel(found), ["a/Dockerfile.dev", "fixtures/Dockerfile"]);
         // Outside the root, nothing matches.
         let elsewhere = PathPatterns::new(&root.join("b"), &["Dockerfile".into()]).unwrap();

@@ -3,7 +3,8 @@
 //! The library holds every capability; the `digestpin` binary only parses arguments and maps
 //! outcomes to exit codes. Parsing and planning are pure and synchronous.
 //!
-//! - [`dockerfile`] finds image references exactly as BuildKit sees them, with byte spans.
+//! - [`kinds`] holds one module per file kind (today [`kinds::dockerfile`], exactly as BuildKit
+//!   sees it); each scans bytes into [`found`] references with byte spans.
 //! - [`reference`] and [`digest`] are the reference grammar and the validated digest type.
 //! - [`rewrite`] and [`diff`] change exactly those bytes and show what changed.
 //! - [`files`] walks directories and writes files atomically.
@@ -15,9 +16,10 @@ pub mod cache;
 pub mod config;
 pub mod diff;
 pub mod digest;
-pub mod dockerfile;
 pub mod engine;
 pub mod files;
+pub mod found;
+pub mod kinds;
 pub mod manpage;
 pub mod reference;
 pub mod registry;
@@ -26,6 +28,8 @@ pub mod resolve;
 pub mod rewrite;
 pub mod tags;
 pub mod timespec;
+
+pub use kinds::dockerfile;
 
 /// The process exit status, the same for every command: errors outrank findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -1028,11 +1028,12 @@ print(json.dumps({h["id"]: [bool(re.search(h["files"], p)) for p in sys.argv[2:]
     );
     for (hook, got) in matches {
         for (name, matched) in names.iter().zip(got) {
-            let basename = name.rsplit('/').next().unwrap();
             assert_eq!(matched, HOOK_FILES.contains(name), "{hook}: {name}");
             assert_eq!(
                 matched,
-                digestpin::files::is_dockerfile_name(basename),
+                digestpin::kinds::Kinds::default()
+                    .claim(std::path::Path::new(name))
+                    .is_some(),
                 "{name}"
             );
         }

@@ -114,11 +114,11 @@ pub fn findings(report: &PinReport, mode: PinMode) -> Vec<Finding<'_>> {
                 continue;
             };
             let r = &plan.found;
-            let key = (kind, r.instruction.as_str(), &*r.original);
+            let key = (kind, r.site.as_str(), &*r.original);
             let occurrence = seen.iter().filter(|k| **k == key).count();
             seen.push(key);
             let mut hash = Sha256::new();
-            for part in [kind.id(), &path, r.instruction.as_str(), &r.original] {
+            for part in [kind.id(), &path, r.site.as_str(), &r.original] {
                 hash.update(part.as_bytes());
                 hash.update([0]);
             }
@@ -153,24 +153,21 @@ fn message(kind: Kind, plan: &RefPlan) -> String {
     match kind {
         Kind::Unpinned => format!(
             "{} {} is not pinned to a digest{current}",
-            r.instruction, r.original
+            r.site, r.original
         ),
         Kind::Stale => format!(
             "{} {} has a stale digest{}{current}",
-            r.instruction,
+            r.site,
             r.original,
             plan.detail
                 .as_deref()
                 .map(|b| format!(", {b}"))
                 .unwrap_or_default()
         ),
-        Kind::Missing => format!(
-            "{} {}: digest not found in registry",
-            r.instruction, r.original
-        ),
+        Kind::Missing => format!("{} {}: digest not found in registry", r.site, r.original),
         Kind::Young => format!(
             "{} {}: {}",
-            r.instruction,
+            r.site,
             r.original,
             plan.detail
                 .as_deref()

@@ -116,7 +116,7 @@ fn ref_command(out: &mut dyn Write, mode: PinMode, path: &str, plan: &RefPlan) -
             format!("{original}: {}", behind.as_deref().unwrap_or("young")),
         ),
         // Ignored on purpose (a comment or a config rule): nothing to warn about.
-        (Status::Skipped, _) if r.state != crate::dockerfile::RefState::Ignored => (
+        (Status::Skipped, _) if r.state != crate::found::RefState::Ignored => (
             "warning",
             match &behind {
                 Some(detail) => format!("{original} skipped: {reason}: {detail}"),

@@ -6,11 +6,11 @@ use serde::Serialize;
 
 use super::json_path;
 use crate::digest::Digest;
-use crate::dockerfile::{ImageRef, RefState};
 use crate::engine::{
     FileError, FilePlan, FileScan, PinReport, RefPlan, ScanReport, Status, Summary,
 };
 use crate::files::Skipped;
+use crate::found::{FoundRef, RefState};
 use crate::reference::Reference;
 use crate::registry::history::HistoryEntry;
 use crate::resolve::TimeSource;
@@ -45,7 +45,7 @@ fn skipped_files(skipped: &[Skipped]) -> Vec<SkippedFile> {
 struct ListFile<'a> {
     path: String,
     error: Option<String>,
-    refs: Mapped<'a, ImageRef, ListRef<'a>>,
+    refs: Mapped<'a, FoundRef, ListRef<'a>>,
 }
 
 /// A JSON array of `f` applied to each item, serialized as it goes: a file with a quarter of a
@@ -63,7 +63,7 @@ struct ListRef<'a> {
     line: usize,
     column: usize,
     end_line: usize,
-    instruction: &'static str,
+    instruction: &'a str,
     original: &'a str,
     state: RefState,
     registry: Option<&'a str>,
@@ -73,7 +73,7 @@ struct ListRef<'a> {
 }
 
 /// Lookup fields of a reference: registry, repository, followed tag, digest.
-fn lookup(r: &ImageRef) -> (Option<&str>, Option<&str>, Option<&str>, Option<&Digest>) {
+fn lookup(r: &FoundRef) -> (Option<&str>, Option<&str>, Option<&str>, Option<&Digest>) {
     match &r.reference {
         Some(reference) => (
             Some(reference.registry()),
@@ -89,13 +89,13 @@ fn error_text(error: &Option<FileError>) -> Option<String> {
     error.as_ref().map(ToString::to_string)
 }
 
-fn list_ref(r: &ImageRef) -> ListRef<'_> {
+fn list_ref(r: &FoundRef) -> ListRef<'_> {
     let (registry, repository, tag, digest) = lookup(r);
     ListRef {
         line: r.line,
         column: r.column,
         end_line: r.end_line,
-        instruction: r.instruction.as_str(),
+        instruction: r.site.as_str(),
         original: &r.original,
         state: r.state,
         registry,
@@ -142,7 +142,7 @@ struct PinFile<'a> {
 struct PinRef<'a> {
     line: usize,
     column: usize,
-    instruction: &'static str,
+    instruction: &'a str,
     original: &'a str,
     registry: Option<&'a str>,
     repository: Option<&'a str>,
@@ -170,7 +170,7 @@ fn pin_ref(p: &RefPlan) -> PinRef<'_> {
     PinRef {
         line: p.found.line,
         column: p.found.column,
-        instruction: p.found.instruction.as_str(),
+        instruction: p.found.site.as_str(),
         original: &p.found.original,
         registry,
         repository,

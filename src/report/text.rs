@@ -5,8 +5,8 @@ use std::io::{self, Write};
 
 use super::{display_path, escape_text};
 use crate::diff::colorize;
-use crate::dockerfile::RefState;
 use crate::engine::{FileError, FilePlan, FileScan, PinMode, PinReport, Status, Tally};
+use crate::found::RefState;
 use crate::registry::history::HistoryEntry;
 
 fn file_error(err: &mut dyn Write, path: &str, error: &FileError) -> io::Result<()> {
@@ -49,7 +49,7 @@ pub fn list_text_file(file: &FileScan, out: &mut dyn Write, err: &mut dyn Write)
             r.line,
             r.column,
             r.state,
-            r.instruction,
+            r.site,
             escape_text(&r.original)
         )?;
         match (&r.problem, r.state) {
@@ -127,29 +127,25 @@ pub fn pin_text_file(
                 Some(d) => writeln!(
                     out,
                     "{at}: {} {}: not pinned (current digest {d})",
-                    r.instruction, original
+                    r.site, original
                 )?,
-                None => writeln!(
-                    out,
-                    "{at}: {} {}: not pinned to a digest",
-                    r.instruction, original
-                )?,
+                None => writeln!(out, "{at}: {} {}: not pinned to a digest", r.site, original)?,
             },
             (Status::Updated, PinMode::Check) => writeln!(
                 out,
                 "{at}: {} {}: stale digest{behind}{now}",
-                r.instruction, original
+                r.site, original
             )?,
             (Status::Updated, _) if !quiet => {
                 writeln!(err, "{at}: {original}: stale digest{behind}")?
             }
             (Status::Error, _) => writeln!(err, "error: {at}: {original}: {reason}")?,
             (Status::Missing, PinMode::Check) => {
-                writeln!(out, "{at}: {} {original}: {reason}", r.instruction)?
+                writeln!(out, "{at}: {} {original}: {reason}", r.site)?
             }
             (Status::Missing, _) if !quiet => writeln!(err, "warning: {at}: {original}: {reason}")?,
             (Status::Young, PinMode::Check) if plan.denied => {
-                writeln!(out, "{at}: {} {original}: {}", r.instruction, young)?
+                writeln!(out, "{at}: {} {original}: {}", r.site, young)?
             }
             (Status::Young, _) if !quiet => writeln!(err, "{at}: {original}: kept, {young}")?,
             (Status::Skipped, _) if !quiet && r.state != RefState::Ignored => {

@@ -3,7 +3,7 @@ use super::*;
 const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 /// (instruction, original, state, line, column) of every reference.
-fn refs(src: &str) -> Vec<(&'static str, String, RefState, usize, usize)> {
+fn refs(src: &str) -> Vec<(String, String, RefState, usize, usize)> {
     let scan = scan(src.as_bytes());
     assert_eq!(scan.error, None, "{src}");
     scan.refs
@@ -13,7 +13,7 @@ fn refs(src: &str) -> Vec<(&'static str, String, RefState, usize, usize)> {
                 assert_eq!(&src[span.clone()], &*r.original, "span of {r:?}");
             }
             (
-                r.instruction.as_str(),
+                r.site.to_string(),
                 r.original.to_string(),
                 r.state,
                 r.line,
@@ -29,8 +29,8 @@ fn r(
     s: RefState,
     line: usize,
     col: usize,
-) -> (&'static str, String, RefState, usize, usize) {
-    (i, o.to_owned(), s, line, col)
+) -> (String, String, RefState, usize, usize) {
+    (i.to_owned(), o.to_owned(), s, line, col)
 }
 
 use RefState::*;
@@ -201,7 +201,7 @@ fn quoted_images_are_located_inside_quotes() {
 #[test]
 fn onbuild_forms() {
     let src = "FROM a\nonbuild COPY --from=b:1 /x /y\nONBUILD RUN --mount=from=c:2,target=/c true\nONBUILD ADD --from=d:3 /x /y\n";
-    let got: Vec<&str> = refs(src).into_iter().map(|r| r.0).collect();
+    let got: Vec<String> = refs(src).into_iter().map(|r| r.0).collect();
     assert_eq!(got, ["FROM", "ONBUILD COPY", "ONBUILD RUN", "ONBUILD ADD"]);
 }
 
@@ -319,7 +319,7 @@ fn a_flag_cut_inside_a_character_has_no_span() {
 #[test]
 fn syntax_directive_is_a_reference_pinned_in_place() {
     let pinned = format!("docker/dockerfile:1.7@sha256:{HEX}");
-    type Found = (&'static str, String, RefState, usize, usize);
+    type Found = (String, String, RefState, usize, usize);
     let cases: Vec<(String, Vec<Found>)> = vec![
         (
             "# syntax=docker/dockerfile:1\nFROM a\n".into(),
@@ -378,4 +378,32 @@ fn syntax_directive_is_a_reference_pinned_in_place() {
     );
     let dup = scan_in_chunks(b"# syntax=a\n# syntax=b\nFROM a\n", 3);
     assert!(dup.error.is_some());
+}
+
+#[test]
+fn dockerfile_names() {
+    for yes in [
+        "Dockerfile",
+        "Containerfile",
+        "Dockerfile.dev",
+        "Containerfile.prod",
+        "app.Dockerfile",
+        "app.dockerfile",
+        "x.Containerfile",
+        "x.containerfile",
+    ] {
+        assert!(is_dockerfile_name(yes.as_bytes()), "{yes}");
+    }
+    for no in [
+        "dockerfile",
+        "Dockerfile.",
+        ".dockerfile",
+        "Dockerfile-dev",
+        "README.md",
+        "Makefile",
+    ] {
+        assert!(!is_dockerfile_name(no.as_bytes()), "{no}");
+    }
+    assert!(is_dockerfile_name(b"\xff\xfe.Dockerfile"));
+    assert!(is_dockerfile_name(b"Dockerfile.\x1b[31m"));
 }

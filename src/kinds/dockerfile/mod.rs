@@ -16,57 +16,11 @@ use std::io::{self, Read};
 use std::ops::Range;
 use std::sync::Arc;
 
+use crate::found::Site;
+pub use crate::found::{FoundRef, RefState, Scan, ScanError};
 use crate::reference::Reference;
 use lex::{Lexed, split_command, split_whitespace, unquote};
 use lines::{Lines, Logical, Segment, Stop};
-
-/// What a reference found in a Dockerfile is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RefState {
-    /// A valid reference that carries a digest.
-    Pinned,
-    /// A valid reference without a digest.
-    Unpinned,
-    /// The name or index of an earlier build stage.
-    Stage,
-    /// `scratch`, the empty image.
-    Scratch,
-    /// Contains a variable we do not pin in place.
-    Variable,
-    /// Skipped by a `# digestpin: ignore` comment.
-    Ignored,
-    /// Not a valid image reference.
-    Invalid,
-    /// Its characters are split by a line continuation (or escapes), so it is never rewritten.
-    Split,
-}
-
-impl RefState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RefState::Pinned => "pinned",
-            RefState::Unpinned => "unpinned",
-            RefState::Stage => "stage",
-            RefState::Scratch => "scratch",
-            RefState::Variable => "variable",
-            RefState::Ignored => "ignored",
-            RefState::Invalid => "invalid",
-            RefState::Split => "split",
-        }
-    }
-
-    /// Whether this names an image to pin (as opposed to a stage or `scratch`).
-    pub fn is_image(self) -> bool {
-        !matches!(self, RefState::Stage | RefState::Scratch)
-    }
-}
-
-impl fmt::Display for RefState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
 
 /// The instruction a reference appears in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -108,58 +62,56 @@ impl Instruction {
     }
 }
 
+impl Instruction {
+    /// Where a reference in this instruction sits, for the format-neutral reports.
+    pub fn site(self) -> Site {
+        Site::fixed(self.as_str())
+    }
+}
+
 impl fmt::Display for Instruction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-/// One image reference found in a Dockerfile.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageRef {
-    pub instruction: Instruction,
-    /// The text as BuildKit sees it, quotes excluded (for a split reference, the joined text).
-    /// Shared between the references of a file that have the same text.
-    pub original: Arc<str>,
-    /// The bytes of `original` in the file, when they are contiguous there.
-    pub span: Option<Range<usize>>,
-    /// 1-based line of the first character.
-    pub line: usize,
-    /// 1-based column of the first character, in characters (a BOM not counted).
-    pub column: usize,
-    /// 1-based line of the last character.
-    pub end_line: usize,
-    pub state: RefState,
-    /// The parsed reference, for a valid image reference (any state but stage/scratch/variable/invalid).
-    pub reference: Option<Arc<Reference>>,
-    /// Why the reference is invalid, for `RefState::Invalid`; for `RefState::Ignored` by a
-    /// config `[[ignore]]` rule, the rule's reason.
-    pub problem: Option<String>,
-}
+/// The Dockerfile kind: `Dockerfile`, `Containerfile`, `Dockerfile.*`, `*.Dockerfile`, …
+pub struct Dockerfile;
 
-/// A Dockerfile BuildKit itself would refuse to parse (or one we cannot read as text).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {message}")]
-pub struct ScanError {
-    pub line: usize,
-    pub message: String,
-}
+impl super::FileKind for Dockerfile {
+    fn name(&self) -> &'static str {
+        "dockerfile"
+    }
 
-impl ScanError {
-    fn new(line: usize, message: impl Into<String>) -> Self {
-        ScanError {
-            line,
-            message: message.into(),
-        }
+    fn claims(&self, path: &std::path::Path) -> bool {
+        path.file_name()
+            .is_some_and(|name| is_dockerfile_name(name.as_encoded_bytes()))
+    }
+
+    fn scan(&self, reader: &mut dyn Read) -> io::Result<Scan> {
+        scan_reader(reader)
     }
 }
 
-/// The result of scanning one file: references in file order, and the error that stopped the
-/// scan, if any (references before it are still reported).
-#[derive(Debug, Default)]
-pub struct Scan {
-    pub refs: Vec<ImageRef>,
-    pub error: Option<ScanError>,
+/// `Dockerfile`, `Containerfile`, `Dockerfile.*`, `Containerfile.*`, `*.Dockerfile`,
+/// `*.dockerfile`, `*.Containerfile`, `*.containerfile`; on raw bytes, so a name that is not
+/// UTF-8 (`\xff.Dockerfile`) is still a Dockerfile.
+pub fn is_dockerfile_name(name: &[u8]) -> bool {
+    const EXACT: [&[u8]; 2] = [b"Dockerfile", b"Containerfile"];
+    const PREFIXES: [&[u8]; 2] = [b"Dockerfile.", b"Containerfile."];
+    const SUFFIXES: [&[u8]; 4] = [
+        b".Dockerfile",
+        b".dockerfile",
+        b".Containerfile",
+        b".containerfile",
+    ];
+    EXACT.contains(&name)
+        || PREFIXES
+            .iter()
+            .any(|p| name.len() > p.len() && name.starts_with(p))
+        || SUFFIXES
+            .iter()
+            .any(|s| name.len() > s.len() && name.ends_with(s))
 }
 
 /// Scans Dockerfile `source` for image references.
@@ -226,14 +178,14 @@ fn scan_chunked(reader: impl Read, chunk: usize) -> io::Result<Scan> {
 /// A global ARG default that may be pinned in place.
 struct GlobalArg {
     /// The default as a reference position, when it is a literal (no variables).
-    literal: Option<ImageRef>,
+    literal: Option<FoundRef>,
 }
 
 /// How FROMs use one global ARG.
 #[derive(Default)]
 struct ArgUse {
     /// FROMs whose whole image is `${V}`, each as it would be reported without ARG pinning.
-    sole_uses: Vec<ImageRef>,
+    sole_uses: Vec<FoundRef>,
     /// Used in some other way (inside a longer image, a modifier, another ARG's default...).
     disqualified: bool,
 }
@@ -249,7 +201,7 @@ struct Scanner<R> {
     /// Every reference text of the file, stored once, with its parse once it was needed: a
     /// large file repeats a few images many times.
     texts: HashMap<Arc<str>, Option<Parsed>>,
-    refs: Vec<ImageRef>,
+    refs: Vec<FoundRef>,
 }
 
 type Parsed = Result<Arc<Reference>, crate::reference::ReferenceError>;
@@ -280,8 +232,8 @@ impl<R: Read> Scanner<R> {
     /// The `# syntax=IMAGE` directive: an image like any other, pinned in place.
     fn syntax(&mut self, value: lines::SyntaxValue) {
         let original: Arc<str> = value.text.as_str().into();
-        let mut found = ImageRef {
-            instruction: Instruction::Syntax,
+        let mut found = FoundRef {
+            site: Instruction::Syntax.site(),
             original: original.clone(),
             span: Some(value.span),
             line: value.line,
@@ -406,7 +358,7 @@ impl<R: Read> Scanner<R> {
         word: Range<usize>,
         instruction: Instruction,
         logical: Logical,
-    ) -> ImageRef {
+    ) -> FoundRef {
         let escape = self.lines.escape();
         match unquote(line, word.clone(), escape) {
             Err(_) => {
@@ -502,7 +454,7 @@ impl<R: Read> Scanner<R> {
         lexed: &Lexed,
         position: Position,
         ignored: bool,
-    ) -> ImageRef {
+    ) -> FoundRef {
         let mut found = self.located(instruction, lexed, RefState::Unpinned);
         let text = found.original.clone();
         let state = if position == Position::From && &*text == "scratch" {
@@ -554,7 +506,7 @@ impl<R: Read> Scanner<R> {
         }
     }
 
-    /// Builds an [`ImageRef`] at the file position of `lexed`.
+    /// Builds an [`FoundRef`] at the file position of `lexed`.
     /// The shared copy of `lexed`'s text.
     /// Also whether the text is UTF-8 as it stands (not cut inside a character).
     fn intern(&mut self, lexed: &Lexed) -> (Arc<str>, bool) {
@@ -578,7 +530,7 @@ impl<R: Read> Scanner<R> {
         }
     }
 
-    fn located(&mut self, instruction: Instruction, lexed: &Lexed, state: RefState) -> ImageRef {
+    fn located(&mut self, instruction: Instruction, lexed: &Lexed, state: RefState) -> FoundRef {
         let (original, whole) = self.intern(lexed);
         let segments = &self.lines.segments;
         let first = lexed.offsets.first().copied().unwrap_or(0);
@@ -601,8 +553,8 @@ impl<R: Read> Scanner<R> {
             .filter(|b| (**b & 0xC0) != 0x80)
             .count()
             + 1;
-        ImageRef {
-            instruction,
+        FoundRef {
+            site: instruction.site(),
             original,
             span,
             line: start_seg.line,
@@ -615,7 +567,7 @@ impl<R: Read> Scanner<R> {
     }
 
     /// Resolves ARG-default pinning and returns every reference.
-    fn finish(mut self) -> Vec<ImageRef> {
+    fn finish(mut self) -> Vec<FoundRef> {
         for (name, uses) in std::mem::take(&mut self.arg_uses) {
             let fed = self
                 .global_args

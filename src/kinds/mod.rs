@@ -1,0 +1,87 @@
+//! File kinds: each knows which files it claims and how to scan their bytes into found
+//! references with exact byte spans ([`crate::found`]). The engine, the rewriter and the
+//! reports never name a kind; adding one is a module here and a line in [`ALL`].
+
+pub mod dockerfile;
+
+use std::fmt;
+use std::io::{self, Read};
+use std::path::Path;
+
+use crate::found::Scan;
+
+/// One kind of file that holds image references.
+pub trait FileKind: Send + Sync {
+    /// Its name in output, `--kinds` and the config file (`dockerfile`, `compose`, …).
+    fn name(&self) -> &'static str;
+
+    /// Whether a file found by walking, at `path`, is of this kind (by its name and place).
+    fn claims(&self, path: &Path) -> bool;
+
+    /// Whether a file named explicitly, whose name no kind claims, is of this kind, judging by
+    /// its first bytes.
+    fn sniff(&self, _head: &[u8]) -> bool {
+        false
+    }
+
+    /// Every image reference in the file read from `reader`, in file order.
+    fn scan(&self, reader: &mut dyn Read) -> io::Result<Scan>;
+}
+
+/// Every kind digestpin reads, in the order they claim files.
+pub static ALL: [&dyn FileKind; 1] = [&dockerfile::Dockerfile];
+
+/// The kinds a run reads (all of them unless the config or a test says otherwise).
+#[derive(Clone)]
+pub struct Kinds(Vec<&'static dyn FileKind>);
+
+impl Default for Kinds {
+    fn default() -> Self {
+        Kinds(ALL.to_vec())
+    }
+}
+
+impl fmt::Debug for Kinds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+impl Kinds {
+    /// Exactly these kinds.
+    pub fn new(kinds: Vec<&'static dyn FileKind>) -> Self {
+        Kinds(kinds)
+    }
+
+    /// The kinds among these whose name is in `names`.
+    pub fn only(&self, names: &[String]) -> Self {
+        Kinds(
+            self.0
+                .iter()
+                .copied()
+                .filter(|k| names.iter().any(|n| n == k.name()))
+                .collect(),
+        )
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.0.iter().map(|k| k.name()).collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The kind a file found by walking belongs to, if any.
+    pub fn claim(&self, path: &Path) -> Option<&'static dyn FileKind> {
+        self.0.iter().copied().find(|k| k.claims(path))
+    }
+
+    /// The kind of a file named explicitly: from its name, else from its first bytes, else
+    /// the first kind (a file named on the command line is always read).
+    pub fn of_named(&self, path: &Path, head: &[u8]) -> Option<&'static dyn FileKind> {
+        self.claim(path)
+            .or_else(|| self.0.iter().copied().find(|k| k.sniff(head)))
+            .or_else(|| self.0.first().copied())
+    }
+}
