@@ -356,13 +356,65 @@ pub enum Status {
     Error,
 }
 
+/// Why a reference was skipped or failed (`reason` in JSON, as its text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// What the scan found it to be: `variable`, `split`, `ignored` (by a comment).
+    State(RefState),
+    /// Ignored by a config rule that says why.
+    IgnoredBecause(String),
+    /// Not a valid reference (why, when the grammar says).
+    InvalidReference(Option<String>),
+    /// `--as-of` on a registry that keeps no tag history.
+    NoHistory,
+    /// `--min-age`: no digest old enough.
+    TooNew,
+    /// `--min-age` on a registry without tag history: the image has no creation time.
+    NoPublishTime,
+    /// Its file was not written because of another reference or a write failure.
+    NotWritten,
+    /// The registry does not hold the pinned digest.
+    DigestNotFound,
+    /// The registry could not answer.
+    Registry(crate::registry::RegistryError),
+    /// No answer was asked for (a bug if ever seen).
+    NotResolved,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::State(state) => f.write_str(state.as_str()),
+            Reason::IgnoredBecause(why) => f.write_str(why),
+            Reason::InvalidReference(why) => write!(
+                f,
+                "invalid reference: {}",
+                why.as_deref().unwrap_or("invalid reference format")
+            ),
+            Reason::NoHistory => f.write_str("no-history"),
+            Reason::TooNew => f.write_str("too-new"),
+            Reason::NoPublishTime => f.write_str("no-publish-time"),
+            Reason::NotWritten => f.write_str("not-written"),
+            Reason::DigestNotFound => f.write_str("digest not found in registry"),
+            Reason::Registry(e) => e.fmt(f),
+            Reason::NotResolved => f.write_str("not resolved"),
+        }
+    }
+}
+
+impl serde::Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// One image reference and what happens to it.
 #[derive(Debug, Clone)]
 pub struct RefPlan {
     pub found: FoundRef,
     pub status: Status,
     /// Why it was skipped or failed.
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     /// What a person needs to know besides the status: how far behind a stale pin is (`3
     /// rebuilds behind, replaced 12 days ago`), how young a young one is, why one was skipped.
     pub detail: Option<String>,
@@ -533,20 +585,17 @@ fn plan_offline_ref(found: FoundRef) -> RefPlan {
         RefState::Pinned => (Status::Unchanged, None),
         RefState::Invalid => (
             Status::Error,
-            Some(format!(
-                "invalid reference: {}",
-                found
-                    .problem
-                    .as_deref()
-                    .unwrap_or("invalid reference format")
-            )),
+            Some(Reason::InvalidReference(found.problem.clone())),
         ),
         // A config `[[ignore]]` rule's reason, else `ignored`.
         RefState::Ignored => (
             Status::Skipped,
-            Some(found.problem.clone().unwrap_or_else(|| "ignored".into())),
+            Some(match &found.problem {
+                Some(why) => Reason::IgnoredBecause(why.clone()),
+                None => Reason::State(RefState::Ignored),
+            }),
         ),
-        other => (Status::Skipped, Some(other.as_str().to_owned())),
+        other => (Status::Skipped, Some(Reason::State(other))),
     };
     let digest_before = found.reference.as_ref().and_then(|r| r.digest().cloned());
     let digest_after = digest_before
@@ -691,7 +740,7 @@ impl FilePlan {
         for r in &mut self.refs {
             if matches!(r.status, Status::Pinned | Status::Updated) {
                 r.status = Status::Skipped;
-                r.reason = Some("not-written".into());
+                r.reason = Some(Reason::NotWritten);
                 r.detail = Some(format!("file not written: {why}"));
             }
         }
@@ -710,7 +759,7 @@ fn plan_ref(
         Need::NoHistory => {
             let registry = plan.found.reference.as_ref().map_or("", |r| r.registry());
             plan.status = Status::Skipped;
-            plan.reason = Some("no-history".into());
+            plan.reason = Some(Reason::NoHistory);
             plan.detail = Some(format!(
                 "registry {registry} keeps no tag history, so --as-of cannot apply; left unpinned"
             ));
@@ -723,8 +772,8 @@ fn plan_ref(
         return plan;
     };
     let answer = match answers.get(&query) {
-        None => Err("not resolved".to_owned()),
-        Some(Err(e)) => Err(e.to_string()),
+        None => Err(Reason::NotResolved),
+        Some(Err(e)) => Err(Reason::Registry(e.clone())),
         Some(Ok(answer)) => Ok(answer),
     };
     let decision = match answer {
@@ -732,7 +781,7 @@ fn plan_ref(
         Ok(Resolution::Digest(existence)) => match existence {
             Existence::Exists => Decision::Keep,
             Existence::Missing => Decision::Missing,
-            Existence::Failed(e) => Decision::Error(e.to_string()),
+            Existence::Failed(e) => Decision::Error(Reason::Registry(e.clone())),
         },
         Ok(Resolution::History(history)) => decide_history(history, &query, &mut plan, opts),
         Ok(Resolution::Current { digest, published }) => {
@@ -751,12 +800,12 @@ fn plan_ref(
         }
         Decision::Missing => {
             plan.status = Status::Missing;
-            plan.reason = Some("digest not found in registry".into());
+            plan.reason = Some(Reason::DigestNotFound);
             plan.digest_after = None;
         }
         Decision::Skip(reason) => {
             plan.status = Status::Skipped;
-            plan.reason = Some(reason.into());
+            plan.reason = Some(reason);
             plan.digest_after = plan.digest_before.clone();
         }
         Decision::Error(reason) => {
@@ -790,8 +839,8 @@ enum Decision {
         denied: bool,
     },
     Missing,
-    Skip(&'static str),
-    Error(String),
+    Skip(Reason),
+    Error(Reason),
     /// Write this digest.
     PinTo(Digest),
 }
@@ -820,7 +869,7 @@ fn decide_history(
             }
             None => {
                 plan.detail = Some(too_new_detail(history, opts));
-                Decision::Skip("too-new")
+                Decision::Skip(Reason::TooNew)
             }
         };
     };
@@ -847,12 +896,12 @@ fn decide_history(
     }
     match history.checked.get(&old) {
         Some(Existence::Missing) if candidate.is_none() => return Decision::Missing,
-        Some(Existence::Failed(e)) => return Decision::Error(e.to_string()),
+        Some(Existence::Failed(e)) => return Decision::Error(Reason::Registry(e.clone())),
         _ => {}
     }
     let Some(entry) = candidate else {
         plan.detail = Some(too_new_detail(history, opts));
-        return Decision::Skip("too-new");
+        return Decision::Skip(Reason::TooNew);
     };
     publish(plan, entry);
     plan.detail = match history.checked.get(&old) {
@@ -884,7 +933,7 @@ fn decide_current(
             "the image config has no creation time (or the Unix epoch), so its age is unknown"
                 .into(),
         );
-        return Decision::Skip("no-publish-time");
+        return Decision::Skip(Reason::NoPublishTime);
     };
     plan.updated_at = Some(published.text.clone());
     plan.time_source = Some(TimeSource::ImageConfig);
@@ -903,7 +952,7 @@ fn decide_current(
             denied: opts.enforce_min_age,
         }
     } else {
-        Decision::Skip("too-new")
+        Decision::Skip(Reason::TooNew)
     }
 }
 

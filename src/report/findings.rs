@@ -184,7 +184,10 @@ pub fn errors(report: &PinReport) -> Vec<(String, Option<usize>, Option<usize>, 
         let path = display_path(&file.path);
         for plan in file.refs.iter().filter(|p| p.status == Status::Error) {
             let r = &plan.found;
-            let reason = plan.reason.as_deref().unwrap_or("error");
+            let reason = plan
+                .reason
+                .as_ref()
+                .map_or_else(|| "error".to_owned(), ToString::to_string);
             let message = format!("{}: {reason}", r.original);
             errors.push((path.clone(), Some(r.line), Some(r.column), message));
         }

@@ -56,7 +56,14 @@ fn ref_command(out: &mut dyn Write, mode: PinMode, path: &str, plan: &RefPlan) -
     let after = plan.digest_after.as_ref().map(ToString::to_string);
     // Terminal escaping first (a registry's message, a reference with an ESC in it), then the
     // toolkit's escaping when the command is written.
-    let reason = escape_text(plan.reason.as_deref().unwrap_or("")).into_owned();
+    let reason = escape_text(
+        &plan
+            .reason
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+    )
+    .into_owned();
     let original = escape_text(&r.original).into_owned();
     let behind = plan.detail.as_deref().map(escape_text);
     let (level, message) = match (plan.status, mode) {
@@ -224,7 +231,7 @@ fn write_row(
     };
     let status = match (plan.status, &plan.reason) {
         (Status::Skipped | Status::Error, Some(reason)) => {
-            format!("{:?}: {}", plan.status, cell(reason)).to_lowercase()
+            format!("{:?}: {}", plan.status, cell(&reason.to_string())).to_lowercase()
         }
         // `--check`/`--diff` change nothing: say what was found, not what was done.
         (Status::Pinned, _) if mode != PinMode::Write => "unpinned".to_owned(),

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::json_path;
 use crate::digest::Digest;
 use crate::engine::{
-    FileError, FilePlan, FileScan, PinReport, RefPlan, ScanReport, Status, Summary,
+    FileError, FilePlan, FileScan, PinReport, Reason, RefPlan, ScanReport, Status, Summary,
 };
 use crate::files::Skipped;
 use crate::found::{FoundRef, RefState};
@@ -152,7 +152,7 @@ struct PinRef<'a> {
     updated_at: Option<&'a str>,
     time_source: Option<TimeSource>,
     status: Status,
-    reason: Option<&'a str>,
+    reason: Option<&'a Reason>,
     detail: Option<&'a str>,
 }
 
@@ -180,7 +180,7 @@ fn pin_ref(p: &RefPlan) -> PinRef<'_> {
         updated_at: p.updated_at.as_deref(),
         time_source: p.time_source,
         status: p.status,
-        reason: p.reason.as_deref(),
+        reason: p.reason.as_ref(),
         detail: p.detail.as_deref(),
     }
 }

@@ -110,7 +110,12 @@ pub fn pin_text_file(
         let r = &plan.found;
         let at = format!("{path}:{}:{}", r.line, r.column);
         let original = escape_text(&r.original);
-        let reason = escape_text(plan.reason.as_deref().unwrap_or(""));
+        let reason = plan
+            .reason
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let reason = escape_text(&reason);
         let detail = plan.detail.as_deref().map(escape_text);
         let behind = detail
             .as_deref()
