@@ -12,7 +12,9 @@
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod args;
 pub mod cache;
+pub mod commands;
 pub mod config;
 pub mod diff;
 pub mod digest;
