@@ -819,21 +819,6 @@ fn action_builds_from_its_source_once_then_uses_the_cache() {
     );
     assert_eq!(second.output("findings"), "3");
 
-    // A release from crates.io, cached under its own key.
-    let release = Action::new(&reg, ws.path())
-        .tool_cache(tool_cache.path())
-        .input("version", "0.1.0")
-        .run();
-    let call = release.result["cargo_calls"][0]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        call.starts_with("install --locked digestpin --version =0.1.0 --root "),
-        "{call}"
-    );
-    assert_eq!(release.output("findings"), "3", "{}", release.dump());
-
     // version: path uses the digestpin on PATH and builds nothing.
     let bin = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(digestpin(), bin.path().join("digestpin")).unwrap();
@@ -850,18 +835,306 @@ fn action_builds_from_its_source_once_then_uses_the_cache() {
     assert_eq!(on_path.step("__step1")["outcome"], "skipped");
     assert_eq!(on_path.output("findings"), "3", "{}", on_path.dump());
 
-    for version in ["latest", "1.2.3/../../elsewhere"] {
+    for version in ["latest", "1.2.3/../../elsewhere", "v1.2", "1.2.3+build"] {
         let bad = Action::new(&reg, ws.path()).input("version", version).run();
         assert_eq!(bad.conclusion(), "failure", "{}", bad.dump());
         assert!(
             bad.annotations()[0]
                 .4
-                .contains("expected source, path or a version number"),
+                .contains("expected source, path or a release such as 0.2.0"),
             "{}",
             bad.dump()
         );
         assert!(bad.result["cargo_calls"].as_array().unwrap().is_empty());
     }
+}
+
+// ------------------------------------------------------------------------------------------
+// The action with `version: X.Y.Z`: a release downloaded from a loopback server
+
+/// A static file server on 127.0.0.1 (HTTP/1.1, one request per connection) that records the
+/// path of every request: a GitHub release's download URLs, served from a directory.
+struct FileServer {
+    url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FileServer {
+    fn start(root_dir: &Path) -> FileServer {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (dir, seen) = (root_dir.to_path_buf(), requests.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                loop {
+                    let mut header = String::new();
+                    match reader.read_line(&mut header) {
+                        Ok(n) if n > 2 => continue,
+                        _ => break,
+                    }
+                }
+                let path = line.split(' ').nth(1).unwrap_or("/").to_string();
+                seen.lock().unwrap().push(path.clone());
+                let file = dir.join(path.trim_start_matches('/'));
+                let (status, body) = match (path.contains(".."), fs::read(&file)) {
+                    (false, Ok(body)) => ("200 OK", body),
+                    _ => ("404 Not Found", b"not found\n".to_vec()),
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\
+                     Content-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+            }
+        });
+        FileServer { url, requests }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `dir/TAG/digestpin-TARGET.tar.gz` as the release workflow packs it: one folder
+/// `digestpin-TARGET/` holding the executable `digestpin` (here a copy of `bin`). Returns the
+/// archive's SHA-256.
+fn release_asset(dir: &Path, tag: &str, target: &str, bin: &Path) -> String {
+    let stage = tempfile::tempdir().unwrap();
+    let folder = stage.path().join(format!("digestpin-{target}"));
+    fs::create_dir_all(&folder).unwrap();
+    fs::copy(bin, folder.join("digestpin")).unwrap();
+    fs::create_dir_all(dir.join(tag)).unwrap();
+    let archive = dir.join(tag).join(format!("digestpin-{target}.tar.gz"));
+    let out = Command::new("tar")
+        .arg("-czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(stage.path())
+        .arg(format!("digestpin-{target}"))
+        .output()
+        .expect("tar");
+    assert!(out.status.success(), "{}", text(&out));
+    sha256_hex(&fs::read(&archive).unwrap())
+}
+
+fn write_sums(dir: &Path, tag: &str, sums: &[(&str, &str)]) {
+    let lines: String = sums
+        .iter()
+        .map(|(sum, name)| format!("{sum}  {name}\n"))
+        .collect();
+    fs::write(dir.join(tag).join("SHA256SUMS"), lines).unwrap();
+}
+
+const LINUX_X64: &str = "digestpin-x86_64-unknown-linux-musl.tar.gz";
+const LINUX_ARM64: &str = "digestpin-aarch64-unknown-linux-musl.tar.gz";
+
+#[test]
+fn action_downloads_a_release_for_the_runner_verifies_its_checksum_and_runs_it() {
+    if !have_runner() || !available("curl and tar", cmd_exists("curl") && cmd_exists("tar")) {
+        return;
+    }
+    let reg = Registry::start();
+    let ws = workspace(&reg);
+    let releases = tempfile::tempdir().unwrap();
+    let x64 = release_asset(
+        releases.path(),
+        "v0.1.0",
+        "x86_64-unknown-linux-musl",
+        &digestpin(),
+    );
+    let arm64 = release_asset(
+        releases.path(),
+        "v0.1.0",
+        "aarch64-unknown-linux-musl",
+        &digestpin(),
+    );
+    write_sums(
+        releases.path(),
+        "v0.1.0",
+        &[(&arm64, LINUX_ARM64), (&x64, LINUX_X64)],
+    );
+    let server = FileServer::start(releases.path());
+
+    for (version, arch, asset, sum) in [
+        ("0.1.0", "X64", LINUX_X64, &x64),
+        ("v0.1.0", "ARM64", LINUX_ARM64, &arm64),
+    ] {
+        let before = server.requests().len();
+        let run = Action::new(&reg, ws.path())
+            .input("version", version)
+            .input("release-url", &format!("{}/", server.url))
+            .flag("--runner-arch")
+            .flag(arch)
+            .run();
+        let why = run.dump();
+        // The check ran with the downloaded binary: same findings as a build from source.
+        assert_eq!(run.conclusion(), "failure", "{why}");
+        assert_eq!(run.step("install")["outcome"], "success", "{why}");
+        assert_eq!(run.step("run")["exit_code"], 1, "{why}");
+        assert_eq!(run.output("findings"), "3", "{why}");
+        assert!(run.result["cargo_calls"].as_array().unwrap().is_empty());
+        // Nothing to build, so nothing to restore from actions/cache.
+        assert_eq!(run.step("__step1")["outcome"], "skipped", "{why}");
+        let bin = run.step("install")["outputs"]["bin"].as_str().unwrap();
+        assert!(Path::new(bin).starts_with(run.temp.path()), "{bin}");
+        assert!(
+            run.log()
+                .contains(&format!("{asset} sha256 {sum} matches SHA256SUMS")),
+            "{why}"
+        );
+        assert_eq!(
+            server.requests()[before..],
+            [format!("/v0.1.0/{asset}"), "/v0.1.0/SHA256SUMS".to_string()],
+            "{why}"
+        );
+    }
+
+    // No release-url and no action repository (a local `uses: ./`): an error saying what to set.
+    let run = Action::new(&reg, ws.path()).input("version", "0.1.0").run();
+    assert_eq!(run.step("install")["exit_code"], 1, "{}", run.dump());
+    assert!(run.log().contains("set release-url"), "{}", run.dump());
+
+    // Plain http is refused for anything but loopback; a runner without a release binary is
+    // told to build from source. Neither downloads anything.
+    let before = server.requests().len();
+    let run = Action::new(&reg, ws.path())
+        .input("version", "0.1.0")
+        .input("release-url", "http://mirror.example/releases")
+        .run();
+    assert_eq!(run.step("install")["exit_code"], 1, "{}", run.dump());
+    assert!(run.log().contains("must be https://"), "{}", run.dump());
+    let run = Action::new(&reg, ws.path())
+        .input("version", "0.1.0")
+        .input("release-url", &server.url)
+        .flag("--runner-os")
+        .flag("Windows")
+        .flag("--runner-arch")
+        .flag("ARM64")
+        .run();
+    assert_eq!(run.step("install")["exit_code"], 1, "{}", run.dump());
+    assert!(
+        run.log()
+            .contains("no digestpin release binary for Windows ARM64: use version: source"),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(server.requests().len(), before);
+}
+
+#[test]
+fn action_refuses_a_release_binary_whose_checksum_does_not_match() {
+    if !have_runner() || !available("curl and tar", cmd_exists("curl") && cmd_exists("tar")) {
+        return;
+    }
+    let reg = Registry::start();
+    let ws = workspace(&reg);
+    let before = snapshot(ws.path());
+    let releases = tempfile::tempdir().unwrap();
+    let genuine = release_asset(
+        releases.path(),
+        "v0.1.0",
+        "x86_64-unknown-linux-musl",
+        &digestpin(),
+    );
+    // The asset is replaced by one that would leave a mark if it ever ran; SHA256SUMS still
+    // holds the genuine archive's checksum.
+    let marker = ws.path().join("tampered-binary-ran");
+    let evil = tempfile::tempdir().unwrap();
+    let evil_bin = evil.path().join("digestpin");
+    fs::write(
+        &evil_bin,
+        format!("#!/bin/sh\ntouch '{}'\n", marker.display()),
+    )
+    .unwrap();
+
+    let mut perm = fs::metadata(&evil_bin).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    fs::set_permissions(&evil_bin, perm).unwrap();
+    let tampered = release_asset(
+        releases.path(),
+        "v0.1.0",
+        "x86_64-unknown-linux-musl",
+        &evil_bin,
+    );
+    assert_ne!(genuine, tampered);
+    write_sums(releases.path(), "v0.1.0", &[(&genuine, LINUX_X64)]);
+    let server = FileServer::start(releases.path());
+
+    let run = Action::new(&reg, ws.path())
+        .input("version", "0.1.0")
+        .input("release-url", &server.url)
+        .run();
+    let why = run.dump();
+    assert_eq!(run.conclusion(), "failure", "{why}");
+    assert_eq!(run.step("install")["exit_code"], 1, "{why}");
+    assert_eq!(run.step("run")["outcome"], "skipped", "{why}");
+    let errors: Vec<String> = run
+        .annotations()
+        .into_iter()
+        .filter(|a| a.0 == "error")
+        .map(|a| a.4)
+        .collect();
+    assert_eq!(
+        errors,
+        [format!(
+            "checksum mismatch for {LINUX_X64} of v0.1.0: expected sha256 {genuine} \
+             (SHA256SUMS), got {tampered}; refusing to use it"
+        )],
+        "{why}"
+    );
+    assert!(!marker.exists(), "the tampered binary ran\n{why}");
+    assert_eq!(snapshot(ws.path()), before);
+
+    // A SHA256SUMS without a line for the asset is no better.
+    write_sums(
+        releases.path(),
+        "v0.1.0",
+        &[(&genuine, "digestpin-x86_64-apple-darwin.tar.gz")],
+    );
+    let run = Action::new(&reg, ws.path())
+        .input("version", "0.1.0")
+        .input("release-url", &server.url)
+        .run();
+    assert_eq!(run.step("install")["exit_code"], 1, "{}", run.dump());
+    assert!(
+        run.log()
+            .contains(&format!("has no checksum for {LINUX_X64}; not using it")),
+        "{}",
+        run.dump()
+    );
+    // A release that does not exist: the download fails, naming the URL.
+    let run = Action::new(&reg, ws.path())
+        .input("version", "9.9.9")
+        .input("release-url", &server.url)
+        .run();
+    assert_eq!(run.step("install")["exit_code"], 1, "{}", run.dump());
+    assert!(
+        run.log().contains(&format!(
+            "could not download {}/v9.9.9/{LINUX_X64}",
+            server.url
+        )),
+        "{}",
+        run.dump()
+    );
+    assert!(!marker.exists());
 }
 
 #[test]
