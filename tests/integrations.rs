@@ -1195,10 +1195,26 @@ fn zizmor_finds_nothing_above_low_severity() {
     if !have_tool("zizmor") {
         return;
     }
+    // zizmor rightly calls the examples' placeholder unpinned: check them as a user's copy
+    // would be, with a full commit SHA in its place.
+    let copies = tempfile::tempdir().unwrap();
+    let mut workflows = Vec::new();
+    for (i, file) in example_workflows().iter().enumerate() {
+        let text = fs::read_to_string(file).unwrap().replace(
+            "OWNER/digestpin@<full 40-hex commit SHA>",
+            &format!("OWNER/digestpin@{}", "0123456789".repeat(4)),
+        );
+        let copy = copies.path().join(format!(
+            "{i}-{}",
+            file.file_name().unwrap().to_string_lossy()
+        ));
+        fs::write(&copy, text).unwrap();
+        workflows.push(copy);
+    }
     let out = Command::new(venv_tool("zizmor"))
         .args(["--offline", "--no-progress", "--min-severity", "medium"])
         .arg(root().join("action.yml"))
-        .args(example_workflows())
+        .args(&workflows)
         .env_remove("GH_TOKEN")
         .env_remove("GITHUB_TOKEN")
         .env_remove("ZIZMOR_GITHUB_TOKEN")
@@ -1211,6 +1227,10 @@ fn zizmor_finds_nothing_above_low_severity() {
         text(&out)
     );
 }
+
+/// How the examples (and the README) name digestpin's own action: a placeholder the user
+/// replaces with their source and the full commit SHA of a release.
+const PLACEHOLDER: &str = "OWNER/digestpin@<full 40-hex commit SHA> # vX.Y.Z";
 
 #[test]
 fn every_uses_is_pinned_to_a_full_commit_sha_with_its_version() {
@@ -1227,12 +1247,18 @@ fn every_uses_is_pinned_to_a_full_commit_sha_with_its_version() {
                 continue;
             };
             let rest = rest.trim();
-            if rest.starts_with("./") {
+            let at = format!("{}:{}", file.display(), n + 1);
+            // The examples are for users to copy: they name the action as a user would, with
+            // the README's placeholder, never `uses: ./` (which only works in this repository).
+            if file.starts_with(root().join("examples")) && rest.starts_with("OWNER/digestpin@") {
+                assert_eq!(
+                    rest, PLACEHOLDER,
+                    "{at}: the placeholder is spelled {PLACEHOLDER}"
+                );
                 continue;
             }
             let (action, comment) = rest.split_once(" # ").unwrap_or((rest, ""));
             let sha = action.rsplit_once('@').map(|(_, s)| s).unwrap_or("");
-            let at = format!("{}:{}", file.display(), n + 1);
             assert!(
                 sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
                 "{at}: {action} is not pinned to a full commit SHA"
@@ -1240,6 +1266,11 @@ fn every_uses_is_pinned_to_a_full_commit_sha_with_its_version() {
             assert!(comment.starts_with('v'), "{at}: no version comment");
         }
     }
+    let readme = fs::read_to_string(root().join("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("uses: {PLACEHOLDER}")),
+        "README.md does not show the action as {PLACEHOLDER}"
+    );
 }
 
 // ------------------------------------------------------------------------------------------
