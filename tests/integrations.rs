@@ -1331,7 +1331,12 @@ print(json.dumps({h["id"]: [bool(re.search(h["files"], p)) for p in sys.argv[2:]
     let matches: BTreeMap<String, Vec<bool>> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         matches.keys().collect::<Vec<_>>(),
-        ["digestpin", "digestpin-check"]
+        [
+            "digestpin",
+            "digestpin-check",
+            "digestpin-check-system",
+            "digestpin-system"
+        ]
     );
     for (hook, got) in matches {
         for (name, matched) in names.iter().zip(got) {
@@ -1343,6 +1348,56 @@ print(json.dumps({h["id"]: [bool(re.search(h["files"], p)) for p in sys.argv[2:]
                 "{name}"
             );
         }
+    }
+}
+
+/// The prebuilt (`language: system`) hooks are their build-from-source twins but for how
+/// digestpin gets there: same command, same files, same name (what pre-commit prints).
+#[test]
+fn pre_commit_system_hooks_run_what_their_build_from_source_twins_run() {
+    if !have_runner() {
+        return;
+    }
+    let script = r#"
+import json, sys, yaml
+print(json.dumps(yaml.safe_load(open(sys.argv[1], encoding="utf-8"))))
+"#;
+    let out = Command::new(python())
+        .args(["-c", script])
+        .arg(root().join(".pre-commit-hooks.yaml"))
+        .output()
+        .expect("python");
+    assert!(out.status.success(), "{}", text(&out));
+    let hooks: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let by_id = |id: &str| {
+        hooks
+            .iter()
+            .find(|h| h["id"] == id)
+            .unwrap_or_else(|| panic!("no hook {id}"))
+            .as_object()
+            .unwrap()
+            .clone()
+    };
+    for (built, system) in [
+        ("digestpin-check", "digestpin-check-system"),
+        ("digestpin", "digestpin-system"),
+    ] {
+        let (mut built, mut system) = (by_id(built), by_id(system));
+        assert_eq!(built.remove("language").unwrap(), "rust");
+        assert_eq!(system.remove("language").unwrap(), "system");
+        let description = system.remove("description").unwrap();
+        assert!(
+            description
+                .as_str()
+                .unwrap()
+                .ends_with("Uses the digestpin on PATH."),
+            "{description}"
+        );
+        for hook in [&mut built, &mut system] {
+            hook.remove("id");
+            hook.remove("description");
+        }
+        assert_eq!(built, system);
     }
 }
 
@@ -1461,4 +1516,84 @@ fn pre_commit_try_repo_check_hook_fails_on_unpinned_and_passes_on_pinned() {
     let (code, out) = try_repo();
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("Passed"), "{out}");
+}
+
+#[test]
+fn pre_commit_try_repo_system_hook_uses_the_digestpin_on_path_and_builds_nothing() {
+    if !have_tool("pre-commit") || !available("git", cmd_exists("git")) {
+        return;
+    }
+    let hooks = tempfile::tempdir().unwrap();
+    hook_repository(hooks.path());
+    let home = tempfile::tempdir().unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    git(repo.path(), &["init", "-q"]);
+    let digest = format!("sha256:{}", "0123456789abcdef".repeat(4));
+    fs::write(
+        repo.path().join("Dockerfile"),
+        "FROM cgr.dev/chainguard/static:latest\n",
+    )
+    .unwrap();
+    fs::write(
+        repo.path().join("app.dockerfile"),
+        format!("FROM cgr.dev/chainguard/static:latest@{digest}\n"),
+    )
+    .unwrap();
+    git(repo.path(), &["add", "-A"]);
+
+    // PATH: a directory with digestpin (where a release binary would be), then the rest of
+    // PATH without any other digestpin.
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(digestpin(), bin.path().join("digestpin")).unwrap();
+    let rest: Vec<PathBuf> = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .filter(|d| !d.join("digestpin").exists())
+        .collect();
+    let with = std::env::join_paths(std::iter::once(bin.path().to_path_buf()).chain(rest.clone()))
+        .unwrap();
+    let without = std::env::join_paths(rest).unwrap();
+    let try_repo = |path: &std::ffi::OsStr| {
+        let out = Command::new(venv_tool("pre-commit"))
+            .args(["try-repo", "--color", "never"])
+            .arg(hooks.path())
+            .args(["digestpin-check-system", "--all-files", "--verbose"])
+            .current_dir(repo.path())
+            .env("PRE_COMMIT_HOME", home.path())
+            .env("PATH", path)
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_INDEX_FILE")
+            .env_remove("GIT_WORK_TREE")
+            .stdin(Stdio::null())
+            .output()
+            .expect("pre-commit try-repo");
+        (out.status.code(), text(&out))
+    };
+    let (code, out) = try_repo(&with);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("Dockerfile:1:6: "), "{out}");
+    assert!(!out.contains("app.dockerfile:1:6: "), "{out}");
+    // pre-commit made no Rust environment (`rustenv-*`): nothing was built.
+    for entry in fs::read_dir(home.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            for inner in fs::read_dir(&path).unwrap() {
+                let name = inner.unwrap().file_name();
+                assert!(!name.to_string_lossy().starts_with("rustenv"), "{name:?}");
+            }
+        }
+    }
+    fs::write(
+        repo.path().join("Dockerfile"),
+        format!("FROM cgr.dev/chainguard/static:latest@{digest}\n"),
+    )
+    .unwrap();
+    git(repo.path(), &["add", "-A"]);
+    let (code, out) = try_repo(&with);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Passed"), "{out}");
+
+    // Without digestpin on PATH the hook says so rather than building it.
+    let (code, out) = try_repo(&without);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("digestpin"), "{out}");
+    assert!(out.contains("not found"), "{out}");
 }
