@@ -1597,3 +1597,63 @@ fn pre_commit_try_repo_system_hook_uses_the_digestpin_on_path_and_builds_nothing
     assert!(out.contains("digestpin"), "{out}");
     assert!(out.contains("not found"), "{out}");
 }
+
+// ------------------------------------------------------------------------------------------
+// The crate as published (`cargo install digestpin`, `cargo binstall digestpin`)
+
+#[test]
+fn cargo_package_ships_the_sources_readme_and_license_and_nothing_else() {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "package",
+            "--list",
+            "--locked",
+            "--offline",
+            "--allow-dirty",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("cargo package --list");
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    let files: Vec<&str> = stdout.lines().collect();
+    for needed in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "README.md",
+        "src/lib.rs",
+        "src/main.rs",
+    ] {
+        assert!(files.contains(&needed), "{needed} not packaged\n{stdout}");
+    }
+    if root().join("LICENSE").is_file() {
+        assert!(files.contains(&"LICENSE"), "LICENSE not packaged\n{stdout}");
+    }
+    for file in &files {
+        let generated = [".cargo_vcs_info.json", "Cargo.toml.orig"].contains(file);
+        let shipped = ["Cargo.toml", "Cargo.lock", "README.md", "LICENSE"].contains(file)
+            || (file.starts_with("src/") && file.ends_with(".rs"));
+        assert!(generated || shipped, "{file} is packaged\n{stdout}");
+    }
+    // Every module the library and the binary compile is in the package.
+    let sources = snapshot(&root().join("src"));
+    for name in sources.keys().filter(|n| n.ends_with(".rs")) {
+        assert!(
+            files.contains(&format!("src/{name}").as_str()),
+            "src/{name}"
+        );
+    }
+    // The metadata crates.io shows and `cargo binstall` reads.
+    let manifest = fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    for key in [
+        "\nrepository = ",
+        "\nhomepage = ",
+        "\ndocumentation = ",
+        "\nlicense = ",
+        "\nreadme = ",
+        "\n[package.metadata.binstall]",
+    ] {
+        assert!(manifest.contains(key), "Cargo.toml has no {}", key.trim());
+    }
+}
