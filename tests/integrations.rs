@@ -1657,3 +1657,41 @@ fn cargo_package_ships_the_sources_readme_and_license_and_nothing_else() {
         assert!(manifest.contains(key), "Cargo.toml has no {}", key.trim());
     }
 }
+
+/// The release workflow builds exactly the targets the action downloads, under the names the
+/// action and `cargo binstall` ask for.
+#[test]
+fn release_workflow_builds_every_target_the_action_downloads() {
+    let release = fs::read_to_string(root().join(".github/workflows/release.yml")).unwrap();
+    let action = fs::read_to_string(root().join("action.yml")).unwrap();
+    let built: Vec<&str> = release
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- { target: "))
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    let downloaded: Vec<&str> = action
+        .lines()
+        .filter_map(|l| l.split_once(") target=").map(|(_, t)| t))
+        .map(|t| t.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(built.len(), 5, "{built:?}");
+    assert_eq!(
+        built.iter().collect::<std::collections::BTreeSet<_>>(),
+        downloaded.iter().collect(),
+        "release.yml builds {built:?}, action.yml downloads {downloaded:?}"
+    );
+    // Archive names: digestpin-TARGET.tar.gz, .zip on Windows, a folder digestpin-TARGET inside.
+    assert!(release.contains(r#"name="digestpin-$TARGET""#));
+    assert!(release.contains(r#"tar -czf "$name.tar.gz" "$name""#));
+    assert!(release.contains(r#"7z a -tzip -bd "$name.zip" "$name""#));
+    assert!(action.contains(r#"asset="digestpin-$target.zip""#));
+    assert!(action.contains(r#"asset="digestpin-$target.tar.gz""#));
+    assert!(action.contains(r#"bin="$download/digestpin-$target/digestpin$exe""#));
+    let manifest = fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    assert!(manifest.contains(
+        r#"pkg-url = "{ repo }/releases/download/v{ version }/{ name }-{ target }{ archive-suffix }""#
+    ));
+    assert!(manifest.contains(r#"bin-dir = "{ name }-{ target }/{ bin }{ binary-ext }""#));
+    assert!(release.contains("sha256sum -- * > SHA256SUMS"));
+    assert!(release.contains("actions/attest-build-provenance@"));
+}
