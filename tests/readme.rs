@@ -27,6 +27,13 @@
 //! sending `cgr.dev` to an emulator of the Tag History API started by this test (serving
 //! `cgr.dev/chainguard/img-0` … `img-4:latest`), so snippets name cgr.dev images as users do
 //! and nothing reaches the internet.
+//!
+//! Also here: the README's GitLab CI recipe (its `yaml` block under `### GitLab CI`), run as a
+//! GitLab runner would run the job, twice, with the documented cache between the two (read
+//! the test's comment). Its first job builds digestpin in release mode with `cargo install
+//! --path`, in this project's target directory: only digestpin itself compiles (2–3 minutes
+//! on two cores after a source change, nothing when unchanged). Reading the recipe takes
+//! PyYAML from `$DIGESTPIN_PYTHON` (else `.venv/bin/python`), as tests/integrations.rs does.
 
 #[path = "support/emulator.rs"]
 mod emulator;
@@ -494,4 +501,239 @@ fn ellipsis_stands_for_any_text() {
     assert!(line_matches("a…b…c", "a--b--c"));
     assert!(!line_matches("a…b…c", "a--c--b"));
     assert!(!line_matches("sha256:…", "x sha256:0"));
+}
+
+// ------------------------------------------------------------------------------------------
+// The GitLab CI recipe, run as a GitLab runner would run the job
+
+fn python() -> Option<PathBuf> {
+    let python = std::env::var_os("DIGESTPIN_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv/bin/python"));
+    let ok = Command::new(&python)
+        .args(["-c", "import yaml"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(python);
+    }
+    let msg = format!(
+        "{} with PyYAML is not available: run scripts/test (it fills .venv), or point \
+         DIGESTPIN_PYTHON at an interpreter that has it",
+        python.display()
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{msg}");
+    }
+    eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
+    None
+}
+
+/// The first `yaml` block after the `### GitLab CI` heading, as JSON: `{job: {...}}`.
+fn gitlab_recipe(python: &Path) -> serde_json::Value {
+    let readme = fs::read_to_string(root().join("README.md")).unwrap();
+    let section = &readme[readme.find("\n### GitLab CI\n").expect("### GitLab CI")..];
+    let start = section.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    let yaml = &section[start..start + section[start..].find("\n```").unwrap()];
+    let mut child = Command::new(python)
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python");
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), yaml.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `$NAME` / `${NAME}` expanded from `vars`, as GitLab expands variables in `variables:` and
+/// `cache:key`.
+fn expand(text: &str, vars: &[(String, String)]) -> String {
+    let mut text = text.to_string();
+    for (name, value) in vars {
+        text = text
+            .replace(&format!("${{{name}}}"), value)
+            .replace(&format!("${name}"), value);
+    }
+    text
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The recipe's job, twice, as a GitLab runner with the documented cache would run it: a clean
+/// HOME and project directory, the image's environment (cargo on PATH through CARGO_HOME and
+/// RUSTUP_HOME, no digestpin), the job's `variables`, its `script:` lines in one bash. First
+/// with an empty cache: digestpin is installed and found on PATH (the recipe's first fault was
+/// `command not found`, exit 127). Then in a fresh clone with the cache saved by the first job
+/// (`cache:paths` under `cache:key`) restored: digestpin is found without running cargo (its
+/// second fault: the cache never hit, every pipeline rebuilt).
+///
+/// The only liberty taken: `cargo install … --git https://github.com/OWNER/digestpin --rev …`
+/// installs this checkout (`--path`) instead, with CARGO_TARGET_DIR at this project's target
+/// directory so that only digestpin itself is compiled.
+#[test]
+fn gitlab_recipe_installs_digestpin_on_path_and_its_cache_hits_in_the_next_job() {
+    let Some(python) = python() else {
+        return;
+    };
+    let recipe = gitlab_recipe(&python);
+    let job = &recipe["digestpin"];
+    let script: Vec<&str> = job["script"]
+        .as_array()
+        .expect("script")
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    let install = r#"--git https://github.com/OWNER/digestpin --rev "$DIGESTPIN_REV" digestpin"#;
+    assert!(
+        script.iter().any(|l| l.contains(install)),
+        "the recipe no longer installs with {install}: update this test\n{script:#?}"
+    );
+    let script = script
+        .join("\n")
+        .replace(install, &format!("--path '{}'", root().display()));
+
+    let emu = Emulator::start();
+    let history = emu.generate_history(
+        "chainguard/img-0",
+        "latest",
+        3,
+        "2024-06-01T00:00:00Z",
+        Duration::from_secs(3600),
+    );
+    let dockerfile = format!(
+        "FROM cgr.dev/chainguard/img-0:latest@{}\n",
+        history.last().unwrap().digest
+    );
+
+    // The image's environment: the toolchain of this machine, where rust:1-slim has its own.
+    let home_dir = std::env::var_os("HOME").map(PathBuf::from).unwrap();
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home_dir.join(".cargo"));
+    let rustup_home = std::env::var_os("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home_dir.join(".rustup"));
+    let image_path = format!(
+        "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        cargo_home.join("bin").display()
+    );
+    assert!(
+        !cargo_home.join("bin/digestpin").exists(),
+        "{} has a digestpin: the job must not find that one",
+        cargo_home.display()
+    );
+
+    let cache = tempfile::tempdir().unwrap();
+    let run_job = |path: &str| {
+        let home = tempfile::tempdir().unwrap();
+        let project = tempfile::tempdir().unwrap();
+        fs::write(project.path().join("Dockerfile"), &dockerfile).unwrap();
+        let project_dir = project.path().display().to_string();
+        let mut vars = vec![("CI_PROJECT_DIR".to_string(), project_dir.clone())];
+        for (name, value) in job["variables"].as_object().into_iter().flatten() {
+            let value = expand(value.as_str().unwrap(), &vars);
+            vars.push((name.clone(), value));
+        }
+        let key = expand(job["cache"]["key"].as_str().unwrap(), &vars);
+        let rev = &vars.iter().find(|(n, _)| n == "DIGESTPIN_REV").unwrap().1;
+        assert!(
+            key.contains(rev.as_str()),
+            "cache key {key} ignores the version"
+        );
+        let paths: Vec<&str> = job["cache"]["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        // Restore the cache, if there is one under this key.
+        let stored = cache.path().join(&key);
+        for p in &paths {
+            if stored.join(p).is_dir() {
+                copy_tree(&stored.join(p), &project.path().join(p));
+            }
+        }
+        let mut cmd = Command::new("bash");
+        cmd.args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &script])
+            .current_dir(project.path())
+            .env_clear()
+            .env("HOME", home.path())
+            .env("PATH", path)
+            .env("CARGO_HOME", &cargo_home)
+            .env("RUSTUP_HOME", &rustup_home)
+            .env("CARGO_TARGET_DIR", root().join("target"))
+            .env("CI", "true")
+            .env("GITLAB_CI", "true")
+            .env("DIGESTPIN_ENDPOINTS", format!("cgr.dev={}", emu.url()))
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        for (name, value) in &vars {
+            cmd.env(name, value);
+        }
+        let out = cmd.output().expect("bash");
+        let text = format!(
+            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Save the cache (GitLab saves it when the job succeeds).
+        if out.status.success() {
+            for p in &paths {
+                if project.path().join(p).is_dir() {
+                    copy_tree(&project.path().join(p), &stored.join(p));
+                }
+            }
+        }
+        assert!(
+            project.path().join("digestpin-report.json").is_file(),
+            "no report\n{text}"
+        );
+        (out.status.code(), text)
+    };
+
+    // First pipeline: nothing cached, digestpin is built and found.
+    let (code, out) = run_job(&image_path);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("command not found"), "{out}");
+    assert!(out.contains("Installed package `digestpin"), "{out}");
+
+    // Next pipeline, a fresh clone: the cache hits; a cargo that fails shows it is not needed.
+    let shims = tempfile::tempdir().unwrap();
+    let marker = shims.path().join("cargo-ran");
+    fs::write(
+        shims.path().join("cargo"),
+        format!(
+            "#!/bin/sh\ntouch '{}'\necho 'cargo ran on a cache hit' >&2\nexit 1\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let mut perm = fs::metadata(shims.path().join("cargo"))
+        .unwrap()
+        .permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    fs::set_permissions(shims.path().join("cargo"), perm).unwrap();
+    let (code, out) = run_job(&format!("{}:{image_path}", shims.path().display()));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!marker.exists(), "{out}");
+    assert!(out.contains("/.digestpin/bin/digestpin"), "{out}");
 }
