@@ -4,10 +4,15 @@
 //!   `tests/action/run_action.py`, against the Tag History API emulator, in `check`, `diff` and
 //!   `pin` modes: annotations, outputs, step summary, files rewritten only by `pin`; bad input,
 //!   paths without Dockerfiles, the binary cache, and credentials that never reach any output;
+//!   with `version: X.Y.Z`, a release served from 127.0.0.1: the runner's archive downloaded
+//!   and used only when its SHA-256 matches the release's SHA256SUMS (a tampered one refused);
+//! - `.github/workflows/release.yml` builds exactly the archives the action downloads, and the
+//!   crate packages only what `cargo install` needs (`cargo package --list`, offline);
 //! - `action.yml` and the example workflows in `examples/github/` against GitHub's schemas
 //!   (check-jsonschema's built-in copies, no network) and zizmor (`--offline`);
 //! - the pre-commit hooks (`.pre-commit-hooks.yaml`): the manifest, and `pre-commit try-repo`
-//!   building digestpin exactly as pre-commit does (`cargo install --path .`, no `--locked`).
+//!   building digestpin exactly as pre-commit does (`cargo install --path .`, no `--locked`),
+//!   and the `-system` hooks running the digestpin on PATH.
 //!
 //! The tools come from the Python environment of `$DIGESTPIN_PYTHON` (scripts/test creates it
 //! from tests/requirements.txt), else `.venv/bin/python`. When one is missing the test is
