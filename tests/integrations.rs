@@ -926,6 +926,12 @@ fn release_asset(dir: &Path, tag: &str, target: &str, bin: &Path) -> String {
     let folder = stage.path().join(format!("digestpin-{target}"));
     fs::create_dir_all(&folder).unwrap();
     fs::copy(bin, folder.join("digestpin")).unwrap();
+    // Without debug info (a tenth of the size), faster to pack and unpack; a script stays as is.
+    let _ = Command::new("strip")
+        .arg("--strip-debug")
+        .arg(folder.join("digestpin"))
+        .stderr(Stdio::null())
+        .status();
     fs::create_dir_all(dir.join(tag)).unwrap();
     let archive = dir.join(tag).join(format!("digestpin-{target}.tar.gz"));
     let out = Command::new("tar")
@@ -1699,4 +1705,142 @@ fn release_workflow_builds_every_target_the_action_downloads() {
     assert!(manifest.contains(r#"bin-dir = "{ name }-{ target }/{ bin }{ binary-ext }""#));
     assert!(release.contains("sha256sum -- * > SHA256SUMS"));
     assert!(release.contains("actions/attest-build-provenance@"));
+}
+
+/// The `run:` script of the step named `step` of job `job` in release.yml.
+fn release_step(job: &str, step: &str) -> String {
+    let script = r#"
+import json, sys, yaml
+wf = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))
+steps = [s for s in wf["jobs"][sys.argv[2]]["steps"] if s.get("name") == sys.argv[3]]
+print(json.dumps(steps[0]["run"] if len(steps) == 1 else None))
+"#;
+    let out = Command::new(python())
+        .args(["-c", script])
+        .arg(root().join(".github/workflows/release.yml"))
+        .args([job, step])
+        .output()
+        .expect("python");
+    assert!(out.status.success(), "{}", text(&out));
+    let run: Option<String> = serde_json::from_slice(&out.stdout).unwrap();
+    run.unwrap_or_else(|| panic!("release.yml: no step {step:?} in job {job}"))
+}
+
+fn executable(path: &Path, text: &str) {
+    fs::write(path, text).unwrap();
+    let mut perm = fs::metadata(path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    fs::set_permissions(path, perm).unwrap();
+}
+
+/// release.yml's own packaging and checksum steps, run on this machine for every target (each
+/// "binary" a copy of this build), produce a release the action downloads, verifies and runs:
+/// for Linux x86_64 and arm64 (tar.gz) and Windows (zip, unpacked with unzip).
+/// Stand-ins: `7z` (on GitHub's Windows runners; here `zip`) and `readelf` (this build is not
+/// a static musl binary, which the step checks for).
+#[test]
+fn release_workflow_packages_what_the_action_downloads_and_verifies() {
+    if !have_runner()
+        || !available(
+            "curl, tar, zip, unzip",
+            ["curl", "tar", "unzip"].iter().all(|c| cmd_exists(c)) && cmd_exists("zip"),
+        )
+    {
+        return;
+    }
+    let package = release_step("build", "Package");
+    let sums = release_step("publish", "Write SHA256SUMS");
+    let work = tempfile::tempdir().unwrap();
+    let shims = work.path().join("shims");
+    fs::create_dir_all(&shims).unwrap();
+    executable(
+        &shims.join("7z"),
+        "#!/bin/sh\n# 7z a -tzip -bd NAME.zip DIR\n[ \"$1\" = a ] || exit 2\nexec zip -qr \"$4\" \"$5\"\n",
+    );
+    executable(
+        &shims.join("readelf"),
+        "#!/bin/sh\necho 'Program Headers: LOAD only (stand-in)'\n",
+    );
+    let path = format!(
+        "{}:{}",
+        shims.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let checkout = work.path().join("checkout");
+    fs::create_dir_all(&checkout).unwrap();
+    fs::copy(root().join("README.md"), checkout.join("README.md")).unwrap();
+    let targets = [
+        "x86_64-unknown-linux-musl",
+        "aarch64-unknown-linux-musl",
+        "x86_64-apple-darwin",
+        "aarch64-apple-darwin",
+        "x86_64-pc-windows-msvc",
+    ];
+    // This build without its debug info (a tenth of the size): faster to pack and unpack.
+    let bin = work.path().join("digestpin");
+    fs::copy(digestpin(), &bin).unwrap();
+    let _ = Command::new("strip")
+        .arg("--strip-debug")
+        .arg(&bin)
+        .stderr(Stdio::null())
+        .status();
+    let dist = work.path().join("dist");
+    fs::create_dir_all(&dist).unwrap();
+    for target in targets {
+        let exe = if target.contains("windows") {
+            ".exe"
+        } else {
+            ""
+        };
+        let release = checkout.join(format!("target/{target}/release"));
+        fs::create_dir_all(&release).unwrap();
+        fs::copy(&bin, release.join(format!("digestpin{exe}"))).unwrap();
+        let out = Command::new("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &package])
+            .current_dir(&checkout)
+            .env("TARGET", target)
+            .env("PATH", &path)
+            .output()
+            .expect("bash");
+        assert!(out.status.success(), "Package {target}\n{}", text(&out));
+        // upload-artifact, then download-artifact with merge-multiple: one dist/ folder.
+        for entry in fs::read_dir(checkout.join("dist")).unwrap() {
+            let entry = entry.unwrap();
+            fs::rename(entry.path(), dist.join(entry.file_name())).unwrap();
+        }
+    }
+    let out = Command::new("bash")
+        .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &sums])
+        .current_dir(&dist)
+        .output()
+        .expect("bash");
+    assert!(out.status.success(), "Write SHA256SUMS\n{}", text(&out));
+    let sums = fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
+    assert_eq!(sums.lines().count(), 5, "{sums}");
+
+    // The GitHub release: its assets under /download/vX.Y.Z/.
+    let releases = work.path().join("releases");
+    fs::create_dir_all(releases.join("download")).unwrap();
+    fs::rename(&dist, releases.join("download/v0.1.0")).unwrap();
+    let server = FileServer::start(&releases);
+    let reg = Registry::start();
+    let ws = workspace(&reg);
+    for (os, arch) in [("Linux", "X64"), ("Linux", "ARM64"), ("Windows", "X64")] {
+        let run = Action::new(&reg, ws.path())
+            .input("version", "v0.1.0")
+            .input("release-url", &format!("{}/download", server.url))
+            .flag("--runner-os")
+            .flag(os)
+            .flag("--runner-arch")
+            .flag(arch)
+            .run();
+        let why = run.dump();
+        assert_eq!(
+            run.step("install")["outcome"],
+            "success",
+            "{os} {arch}\n{why}"
+        );
+        assert!(run.log().contains("matches SHA256SUMS"), "{why}");
+        assert_eq!(run.output("findings"), "3", "{os} {arch}\n{why}");
+    }
 }
