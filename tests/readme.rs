@@ -9,7 +9,8 @@
 //! - `sh`/`bash`/`shell` blocks run as one script, `bash -euo pipefail`, and must exit 0.
 //! - `console` blocks: a line starting with `$ ` is a command (a trailing `\` continues it on
 //!   the next line); the lines after it, up to the next command, are its expected output. The
-//!   commands of a block run one after the other in one bash session (a `cd` carries over).
+//!   commands of a block run one after the other in one bash session (a `cd` carries over;
+//!   `pipefail` on, so `digestpin … | tail` fails when digestpin does).
 //!   Each must exit 0, unless its line ends with a comment `# exit N`. Each expected output
 //!   line must equal a line of that command's output (stdout and stderr together, in any
 //!   order; trailing spaces ignored), where `…` stands for any text: write digests and times
@@ -286,7 +287,7 @@ fn run_script(env: &Env, snippet: &Snippet, script: &str) -> Result<(), String> 
 fn run_console(env: &Env, commands: &[ConsoleCommand]) -> Result<(), String> {
     let dir = env.sandbox();
     let outputs = tempfile::tempdir().unwrap();
-    let mut script = String::new();
+    let mut script = String::from("set -o pipefail\n");
     for (i, cmd) in commands.iter().enumerate() {
         let base = outputs.path().join(i.to_string());
         writeln!(
