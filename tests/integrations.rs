@@ -1735,7 +1735,7 @@ fn executable(path: &Path, text: &str) {
 
 /// release.yml's own packaging and checksum steps, run on this machine for every target (each
 /// "binary" a copy of this build), produce a release the action downloads, verifies and runs:
-/// for Linux x86_64 and arm64 (tar.gz) and Windows (zip, unpacked with unzip).
+/// for every runner it has a binary for (tar.gz; Windows: zip, unpacked with unzip).
 /// Stand-ins: `7z` (on GitHub's Windows runners; here `zip`) and `readelf` (this build is not
 /// a static musl binary, which the step checks for).
 #[test]
@@ -1825,7 +1825,18 @@ fn release_workflow_packages_what_the_action_downloads_and_verifies() {
     let server = FileServer::start(&releases);
     let reg = Registry::start();
     let ws = workspace(&reg);
-    for (os, arch) in [("Linux", "X64"), ("Linux", "ARM64"), ("Windows", "X64")] {
+    for (os, arch, asset) in [
+        ("Linux", "X64", "digestpin-x86_64-unknown-linux-musl.tar.gz"),
+        (
+            "Linux",
+            "ARM64",
+            "digestpin-aarch64-unknown-linux-musl.tar.gz",
+        ),
+        ("macOS", "X64", "digestpin-x86_64-apple-darwin.tar.gz"),
+        ("macOS", "ARM64", "digestpin-aarch64-apple-darwin.tar.gz"),
+        ("Windows", "X64", "digestpin-x86_64-pc-windows-msvc.zip"),
+    ] {
+        let before = server.requests().len();
         let run = Action::new(&reg, ws.path())
             .input("version", "v0.1.0")
             .input("release-url", &format!("{}/download", server.url))
@@ -1842,5 +1853,13 @@ fn release_workflow_packages_what_the_action_downloads_and_verifies() {
         );
         assert!(run.log().contains("matches SHA256SUMS"), "{why}");
         assert_eq!(run.output("findings"), "3", "{os} {arch}\n{why}");
+        assert_eq!(
+            server.requests()[before..],
+            [
+                format!("/download/v0.1.0/{asset}"),
+                "/download/v0.1.0/SHA256SUMS".to_string()
+            ],
+            "{os} {arch}"
+        );
     }
 }
