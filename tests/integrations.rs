@@ -1018,6 +1018,45 @@ fn action_downloads_a_release_for_the_runner_verifies_its_checksum_and_runs_it()
         );
     }
 
+    // Without release-url: the action repository's releases on GITHUB_SERVER_URL, the
+    // repository from github.action_repository, else from where the runner checked the action
+    // out (_actions/OWNER/REPO/REF; here only action.yml, which is all a release needs).
+    let github = tempfile::tempdir().unwrap();
+    let download = github
+        .path()
+        .join("acme/digestpin/releases/download/v0.1.0");
+    fs::create_dir_all(&download).unwrap();
+    for entry in fs::read_dir(releases.path().join("v0.1.0")).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), download.join(entry.file_name())).unwrap();
+    }
+    let github_server = FileServer::start(github.path());
+    let checked_out = tempfile::tempdir().unwrap();
+    let action_dir = checked_out.path().join("_actions/acme/digestpin/0123abc");
+    fs::create_dir_all(&action_dir).unwrap();
+    fs::copy(root().join("action.yml"), action_dir.join("action.yml")).unwrap();
+    for flags in [
+        vec!["--action-repository", "acme/digestpin"],
+        vec!["--action-dir", action_dir.to_str().unwrap()],
+    ] {
+        let mut action = Action::new(&reg, ws.path())
+            .input("version", "0.1.0")
+            .env("GITHUB_SERVER_URL", &github_server.url);
+        for flag in &flags {
+            action = action.flag(flag);
+        }
+        let run = action.run();
+        assert_eq!(run.output("findings"), "3", "{flags:?}\n{}", run.dump());
+    }
+    assert_eq!(
+        github_server.requests(),
+        [
+            "/acme/digestpin/releases/download/v0.1.0/digestpin-x86_64-unknown-linux-musl.tar.gz",
+            "/acme/digestpin/releases/download/v0.1.0/SHA256SUMS",
+        ]
+        .repeat(2)
+    );
+
     // No release-url and no action repository (a local `uses: ./`): an error saying what to set.
     let run = Action::new(&reg, ws.path()).input("version", "0.1.0").run();
     assert_eq!(run.step("install")["exit_code"], 1, "{}", run.dump());
