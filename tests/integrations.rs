@@ -4,10 +4,15 @@
 //!   `tests/action/run_action.py`, against the Tag History API emulator, in `check`, `diff` and
 //!   `pin` modes: annotations, outputs, step summary, files rewritten only by `pin`; bad input,
 //!   paths without Dockerfiles, the binary cache, and credentials that never reach any output;
+//!   with `version: X.Y.Z`, a release served from 127.0.0.1: the runner's archive downloaded
+//!   and used only when its SHA-256 matches the release's SHA256SUMS (a tampered one refused);
+//! - `.github/workflows/release.yml` builds exactly the archives the action downloads, and the
+//!   crate packages only what `cargo install` needs (`cargo package --list`, offline);
 //! - `action.yml` and the example workflows in `examples/github/` against GitHub's schemas
 //!   (check-jsonschema's built-in copies, no network) and zizmor (`--offline`);
 //! - the pre-commit hooks (`.pre-commit-hooks.yaml`): the manifest, and `pre-commit try-repo`
-//!   building digestpin exactly as pre-commit does (`cargo install --path .`, no `--locked`).
+//!   building digestpin exactly as pre-commit does (`cargo install --path .`, no `--locked`),
+//!   and the `-system` hooks running the digestpin on PATH.
 //!
 //! The tools come from the Python environment of `$DIGESTPIN_PYTHON` (scripts/test creates it
 //! from tests/requirements.txt), else `.venv/bin/python`. When one is missing the test is
@@ -820,21 +825,6 @@ fn action_builds_from_its_source_once_then_uses_the_cache() {
     );
     assert_eq!(second.output("findings"), "3");
 
-    // A release from crates.io, cached under its own key.
-    let release = Action::new(&reg, ws.path())
-        .tool_cache(tool_cache.path())
-        .input("version", "0.1.0")
-        .run();
-    let call = release.result["cargo_calls"][0]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        call.starts_with("install --locked digestpin --version =0.1.0 --root "),
-        "{call}"
-    );
-    assert_eq!(release.output("findings"), "3", "{}", release.dump());
-
     // version: path uses the digestpin on PATH and builds nothing.
     let bin = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(digestpin(), bin.path().join("digestpin")).unwrap();
@@ -851,18 +841,351 @@ fn action_builds_from_its_source_once_then_uses_the_cache() {
     assert_eq!(on_path.step("__step1")["outcome"], "skipped");
     assert_eq!(on_path.output("findings"), "3", "{}", on_path.dump());
 
-    for version in ["latest", "1.2.3/../../elsewhere"] {
+    for version in ["latest", "1.2.3/../../elsewhere", "v1.2", "1.2.3+build"] {
         let bad = Action::new(&reg, ws.path()).input("version", version).run();
         assert_eq!(bad.conclusion(), "failure", "{}", bad.dump());
         assert!(
             bad.annotations()[0]
                 .4
-                .contains("expected source, path or a version number"),
+                .contains("expected source, path or a release such as 0.2.0"),
             "{}",
             bad.dump()
         );
         assert!(bad.result["cargo_calls"].as_array().unwrap().is_empty());
     }
+}
+
+// ------------------------------------------------------------------------------------------
+// The action with `version: X.Y.Z`: a release downloaded from a loopback server
+
+/// A static file server on 127.0.0.1 (HTTP/1.1, one request per connection) that records the
+/// path of every request: a GitHub release's download URLs, served from a directory.
+struct FileServer {
+    url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FileServer {
+    fn start(root_dir: &Path) -> FileServer {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (dir, seen) = (root_dir.to_path_buf(), requests.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                loop {
+                    let mut header = String::new();
+                    match reader.read_line(&mut header) {
+                        Ok(n) if n > 2 => continue,
+                        _ => break,
+                    }
+                }
+                let path = line.split(' ').nth(1).unwrap_or("/").to_string();
+                seen.lock().unwrap().push(path.clone());
+                let file = dir.join(path.trim_start_matches('/'));
+                let (status, body) = match (path.contains(".."), fs::read(&file)) {
+                    (false, Ok(body)) => ("200 OK", body),
+                    _ => ("404 Not Found", b"not found\n".to_vec()),
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\
+                     Content-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+            }
+        });
+        FileServer { url, requests }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `dir/TAG/digestpin-TARGET.tar.gz` as the release workflow packs it: one folder
+/// `digestpin-TARGET/` holding the executable `digestpin` (here a copy of `bin`). Returns the
+/// archive's SHA-256.
+fn release_asset(dir: &Path, tag: &str, target: &str, bin: &Path) -> String {
+    let stage = tempfile::tempdir().unwrap();
+    let folder = stage.path().join(format!("digestpin-{target}"));
+    fs::create_dir_all(&folder).unwrap();
+    fs::copy(bin, folder.join("digestpin")).unwrap();
+    // Without debug info (a tenth of the size), faster to pack and unpack; a script stays as is.
+    let _ = Command::new("strip")
+        .arg("--strip-debug")
+        .arg(folder.join("digestpin"))
+        .stderr(Stdio::null())
+        .status();
+    fs::create_dir_all(dir.join(tag)).unwrap();
+    let archive = dir.join(tag).join(format!("digestpin-{target}.tar.gz"));
+    let out = Command::new("tar")
+        .arg("-czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(stage.path())
+        .arg(format!("digestpin-{target}"))
+        .output()
+        .expect("tar");
+    assert!(out.status.success(), "{}", text(&out));
+    sha256_hex(&fs::read(&archive).unwrap())
+}
+
+fn write_sums(dir: &Path, tag: &str, sums: &[(&str, &str)]) {
+    let lines: String = sums
+        .iter()
+        .map(|(sum, name)| format!("{sum}  {name}\n"))
+        .collect();
+    fs::write(dir.join(tag).join("SHA256SUMS"), lines).unwrap();
+}
+
+const LINUX_X64: &str = "digestpin-x86_64-unknown-linux-musl.tar.gz";
+const LINUX_ARM64: &str = "digestpin-aarch64-unknown-linux-musl.tar.gz";
+
+#[test]
+fn action_downloads_a_release_for_the_runner_verifies_its_checksum_and_runs_it() {
+    if !have_runner() || !available("curl and tar", cmd_exists("curl") && cmd_exists("tar")) {
+        return;
+    }
+    let reg = Registry::start();
+    let ws = workspace(&reg);
+    let releases = tempfile::tempdir().unwrap();
+    let x64 = release_asset(
+        releases.path(),
+        "v0.1.0",
+        "x86_64-unknown-linux-musl",
+        &digestpin(),
+    );
+    let arm64 = release_asset(
+        releases.path(),
+        "v0.1.0",
+        "aarch64-unknown-linux-musl",
+        &digestpin(),
+    );
+    write_sums(
+        releases.path(),
+        "v0.1.0",
+        &[(&arm64, LINUX_ARM64), (&x64, LINUX_X64)],
+    );
+    let server = FileServer::start(releases.path());
+
+    for (version, arch, asset, sum) in [
+        ("0.1.0", "X64", LINUX_X64, &x64),
+        ("v0.1.0", "ARM64", LINUX_ARM64, &arm64),
+    ] {
+        let before = server.requests().len();
+        let run = Action::new(&reg, ws.path())
+            .input("version", version)
+            .input("release-url", &format!("{}/", server.url))
+            .flag("--runner-arch")
+            .flag(arch)
+            .run();
+        let why = run.dump();
+        // The check ran with the downloaded binary: same findings as a build from source.
+        assert_eq!(run.conclusion(), "failure", "{why}");
+        assert_eq!(run.step("install")["outcome"], "success", "{why}");
+        assert_eq!(run.step("run")["exit_code"], 1, "{why}");
+        assert_eq!(run.output("findings"), "3", "{why}");
+        assert!(run.result["cargo_calls"].as_array().unwrap().is_empty());
+        // Nothing to build, so nothing to restore from actions/cache.
+        assert_eq!(run.step("__step1")["outcome"], "skipped", "{why}");
+        let bin = run.step("install")["outputs"]["bin"].as_str().unwrap();
+        assert!(Path::new(bin).starts_with(run.temp.path()), "{bin}");
+        assert!(
+            run.log()
+                .contains(&format!("{asset} sha256 {sum} matches SHA256SUMS")),
+            "{why}"
+        );
+        assert_eq!(
+            server.requests()[before..],
+            [format!("/v0.1.0/{asset}"), "/v0.1.0/SHA256SUMS".to_string()],
+            "{why}"
+        );
+    }
+
+    // Without release-url: the action repository's releases on GITHUB_SERVER_URL, the
+    // repository from github.action_repository, else from where the runner checked the action
+    // out (_actions/OWNER/REPO/REF; here only action.yml, which is all a release needs).
+    let github = tempfile::tempdir().unwrap();
+    let download = github
+        .path()
+        .join("acme/digestpin/releases/download/v0.1.0");
+    fs::create_dir_all(&download).unwrap();
+    for entry in fs::read_dir(releases.path().join("v0.1.0")).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), download.join(entry.file_name())).unwrap();
+    }
+    let github_server = FileServer::start(github.path());
+    let checked_out = tempfile::tempdir().unwrap();
+    let action_dir = checked_out.path().join("_actions/acme/digestpin/0123abc");
+    fs::create_dir_all(&action_dir).unwrap();
+    fs::copy(root().join("action.yml"), action_dir.join("action.yml")).unwrap();
+    for flags in [
+        vec!["--action-repository", "acme/digestpin"],
+        vec!["--action-dir", action_dir.to_str().unwrap()],
+    ] {
+        let mut action = Action::new(&reg, ws.path())
+            .input("version", "0.1.0")
+            .env("GITHUB_SERVER_URL", &github_server.url);
+        for flag in &flags {
+            action = action.flag(flag);
+        }
+        let run = action.run();
+        assert_eq!(run.output("findings"), "3", "{flags:?}\n{}", run.dump());
+    }
+    assert_eq!(
+        github_server.requests(),
+        [
+            "/acme/digestpin/releases/download/v0.1.0/digestpin-x86_64-unknown-linux-musl.tar.gz",
+            "/acme/digestpin/releases/download/v0.1.0/SHA256SUMS",
+        ]
+        .repeat(2)
+    );
+
+    // No release-url and no action repository (a local `uses: ./`): an error saying what to set.
+    let run = Action::new(&reg, ws.path()).input("version", "0.1.0").run();
+    assert_eq!(run.step("install")["exit_code"], 1, "{}", run.dump());
+    assert!(run.log().contains("set release-url"), "{}", run.dump());
+
+    // Plain http is refused for anything but loopback; a runner without a release binary is
+    // told to build from source. Neither downloads anything.
+    let before = server.requests().len();
+    let run = Action::new(&reg, ws.path())
+        .input("version", "0.1.0")
+        .input("release-url", "http://mirror.example/releases")
+        .run();
+    assert_eq!(run.step("install")["exit_code"], 1, "{}", run.dump());
+    assert!(run.log().contains("must be https://"), "{}", run.dump());
+    let run = Action::new(&reg, ws.path())
+        .input("version", "0.1.0")
+        .input("release-url", &server.url)
+        .flag("--runner-os")
+        .flag("Windows")
+        .flag("--runner-arch")
+        .flag("ARM64")
+        .run();
+    assert_eq!(run.step("install")["exit_code"], 1, "{}", run.dump());
+    assert!(
+        run.log()
+            .contains("no digestpin release binary for Windows ARM64: use version: source"),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(server.requests().len(), before);
+}
+
+#[test]
+fn action_refuses_a_release_binary_whose_checksum_does_not_match() {
+    if !have_runner() || !available("curl and tar", cmd_exists("curl") && cmd_exists("tar")) {
+        return;
+    }
+    let reg = Registry::start();
+    let ws = workspace(&reg);
+    let before = snapshot(ws.path());
+    let releases = tempfile::tempdir().unwrap();
+    let genuine = release_asset(
+        releases.path(),
+        "v0.1.0",
+        "x86_64-unknown-linux-musl",
+        &digestpin(),
+    );
+    // The asset is replaced by one that would leave a mark if it ever ran; SHA256SUMS still
+    // holds the genuine archive's checksum.
+    let marker = ws.path().join("tampered-binary-ran");
+    let evil = tempfile::tempdir().unwrap();
+    let evil_bin = evil.path().join("digestpin");
+    fs::write(
+        &evil_bin,
+        format!("#!/bin/sh\ntouch '{}'\n", marker.display()),
+    )
+    .unwrap();
+
+    let mut perm = fs::metadata(&evil_bin).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    fs::set_permissions(&evil_bin, perm).unwrap();
+    let tampered = release_asset(
+        releases.path(),
+        "v0.1.0",
+        "x86_64-unknown-linux-musl",
+        &evil_bin,
+    );
+    assert_ne!(genuine, tampered);
+    write_sums(releases.path(), "v0.1.0", &[(&genuine, LINUX_X64)]);
+    let server = FileServer::start(releases.path());
+
+    let run = Action::new(&reg, ws.path())
+        .input("version", "0.1.0")
+        .input("release-url", &server.url)
+        .run();
+    let why = run.dump();
+    assert_eq!(run.conclusion(), "failure", "{why}");
+    assert_eq!(run.step("install")["exit_code"], 1, "{why}");
+    assert_eq!(run.step("run")["outcome"], "skipped", "{why}");
+    let errors: Vec<String> = run
+        .annotations()
+        .into_iter()
+        .filter(|a| a.0 == "error")
+        .map(|a| a.4)
+        .collect();
+    assert_eq!(
+        errors,
+        [format!(
+            "checksum mismatch for {LINUX_X64} of v0.1.0: expected sha256 {genuine} \
+             (SHA256SUMS), got {tampered}; refusing to use it"
+        )],
+        "{why}"
+    );
+    assert!(!marker.exists(), "the tampered binary ran\n{why}");
+    assert_eq!(snapshot(ws.path()), before);
+
+    // A SHA256SUMS without a line for the asset is no better.
+    write_sums(
+        releases.path(),
+        "v0.1.0",
+        &[(&genuine, "digestpin-x86_64-apple-darwin.tar.gz")],
+    );
+    let run = Action::new(&reg, ws.path())
+        .input("version", "0.1.0")
+        .input("release-url", &server.url)
+        .run();
+    assert_eq!(run.step("install")["exit_code"], 1, "{}", run.dump());
+    assert!(
+        run.log()
+            .contains(&format!("has no checksum for {LINUX_X64}; not using it")),
+        "{}",
+        run.dump()
+    );
+    // A release that does not exist: the download fails, naming the URL.
+    let run = Action::new(&reg, ws.path())
+        .input("version", "9.9.9")
+        .input("release-url", &server.url)
+        .run();
+    assert_eq!(run.step("install")["exit_code"], 1, "{}", run.dump());
+    assert!(
+        run.log().contains(&format!(
+            "could not download {}/v9.9.9/{LINUX_X64}",
+            server.url
+        )),
+        "{}",
+        run.dump()
+    );
+    assert!(!marker.exists());
 }
 
 #[test]
@@ -886,9 +1209,13 @@ fn example_workflows() -> Vec<PathBuf> {
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
         .collect();
-    let ci = root().join(".github/workflows/ci.yml");
-    if ci.is_file() {
-        files.push(ci);
+    // The project's own workflows (ci.yml, release.yml) are held to the same rules.
+    if let Ok(entries) = fs::read_dir(root().join(".github/workflows")) {
+        files.extend(
+            entries
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml")),
+        );
     }
     files.sort();
     files
@@ -900,7 +1227,7 @@ fn action_and_example_workflows_match_githubs_schemas() {
         return;
     }
     let workflows = example_workflows();
-    assert!(workflows.len() >= 3, "{workflows:?}");
+    assert!(workflows.len() >= 5, "{workflows:?}");
     for (schema, files) in [
         ("vendor.github-actions", vec![root().join("action.yml")]),
         ("vendor.github-workflows", workflows),
@@ -919,10 +1246,26 @@ fn zizmor_finds_nothing_above_low_severity() {
     if !have_tool("zizmor") {
         return;
     }
+    // zizmor rightly calls the examples' placeholder unpinned: check them as a user's copy
+    // would be, with a full commit SHA in its place.
+    let copies = tempfile::tempdir().unwrap();
+    let mut workflows = Vec::new();
+    for (i, file) in example_workflows().iter().enumerate() {
+        let text = fs::read_to_string(file).unwrap().replace(
+            "OWNER/digestpin@<full 40-hex commit SHA>",
+            &format!("OWNER/digestpin@{}", "0123456789".repeat(4)),
+        );
+        let copy = copies.path().join(format!(
+            "{i}-{}",
+            file.file_name().unwrap().to_string_lossy()
+        ));
+        fs::write(&copy, text).unwrap();
+        workflows.push(copy);
+    }
     let out = Command::new(venv_tool("zizmor"))
         .args(["--offline", "--no-progress", "--min-severity", "medium"])
         .arg(root().join("action.yml"))
-        .args(example_workflows())
+        .args(&workflows)
         .env_remove("GH_TOKEN")
         .env_remove("GITHUB_TOKEN")
         .env_remove("ZIZMOR_GITHUB_TOKEN")
@@ -935,6 +1278,10 @@ fn zizmor_finds_nothing_above_low_severity() {
         text(&out)
     );
 }
+
+/// How the examples (and the README) name digestpin's own action: a placeholder the user
+/// replaces with their source and the full commit SHA of a release.
+const PLACEHOLDER: &str = "OWNER/digestpin@<full 40-hex commit SHA> # vX.Y.Z";
 
 #[test]
 fn every_uses_is_pinned_to_a_full_commit_sha_with_its_version() {
@@ -951,12 +1298,18 @@ fn every_uses_is_pinned_to_a_full_commit_sha_with_its_version() {
                 continue;
             };
             let rest = rest.trim();
-            if rest.starts_with("./") {
+            let at = format!("{}:{}", file.display(), n + 1);
+            // The examples are for users to copy: they name the action as a user would, with
+            // the README's placeholder, never `uses: ./` (which only works in this repository).
+            if file.starts_with(root().join("examples")) && rest.starts_with("OWNER/digestpin@") {
+                assert_eq!(
+                    rest, PLACEHOLDER,
+                    "{at}: the placeholder is spelled {PLACEHOLDER}"
+                );
                 continue;
             }
             let (action, comment) = rest.split_once(" # ").unwrap_or((rest, ""));
             let sha = action.rsplit_once('@').map(|(_, s)| s).unwrap_or("");
-            let at = format!("{}:{}", file.display(), n + 1);
             assert!(
                 sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
                 "{at}: {action} is not pinned to a full commit SHA"
@@ -964,6 +1317,11 @@ fn every_uses_is_pinned_to_a_full_commit_sha_with_its_version() {
             assert!(comment.starts_with('v'), "{at}: no version comment");
         }
     }
+    let readme = fs::read_to_string(root().join("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("uses: {PLACEHOLDER}")),
+        "README.md does not show the action as {PLACEHOLDER}"
+    );
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1024,7 +1382,12 @@ print(json.dumps({h["id"]: [bool(re.search(h["files"], p)) for p in sys.argv[2:]
     let matches: BTreeMap<String, Vec<bool>> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         matches.keys().collect::<Vec<_>>(),
-        ["digestpin", "digestpin-check"]
+        [
+            "digestpin",
+            "digestpin-check",
+            "digestpin-check-system",
+            "digestpin-system"
+        ]
     );
     for (hook, got) in matches {
         for (name, matched) in names.iter().zip(got) {
@@ -1037,6 +1400,56 @@ print(json.dumps({h["id"]: [bool(re.search(h["files"], p)) for p in sys.argv[2:]
                 "{name}"
             );
         }
+    }
+}
+
+/// The prebuilt (`language: system`) hooks are their build-from-source twins but for how
+/// digestpin gets there: same command, same files, same name (what pre-commit prints).
+#[test]
+fn pre_commit_system_hooks_run_what_their_build_from_source_twins_run() {
+    if !have_runner() {
+        return;
+    }
+    let script = r#"
+import json, sys, yaml
+print(json.dumps(yaml.safe_load(open(sys.argv[1], encoding="utf-8"))))
+"#;
+    let out = Command::new(python())
+        .args(["-c", script])
+        .arg(root().join(".pre-commit-hooks.yaml"))
+        .output()
+        .expect("python");
+    assert!(out.status.success(), "{}", text(&out));
+    let hooks: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let by_id = |id: &str| {
+        hooks
+            .iter()
+            .find(|h| h["id"] == id)
+            .unwrap_or_else(|| panic!("no hook {id}"))
+            .as_object()
+            .unwrap()
+            .clone()
+    };
+    for (built, system) in [
+        ("digestpin-check", "digestpin-check-system"),
+        ("digestpin", "digestpin-system"),
+    ] {
+        let (mut built, mut system) = (by_id(built), by_id(system));
+        assert_eq!(built.remove("language").unwrap(), "rust");
+        assert_eq!(system.remove("language").unwrap(), "system");
+        let description = system.remove("description").unwrap();
+        assert!(
+            description
+                .as_str()
+                .unwrap()
+                .ends_with("Uses the digestpin on PATH."),
+            "{description}"
+        );
+        for hook in [&mut built, &mut system] {
+            hook.remove("id");
+            hook.remove("description");
+        }
+        assert_eq!(built, system);
     }
 }
 
@@ -1155,4 +1568,339 @@ fn pre_commit_try_repo_check_hook_fails_on_unpinned_and_passes_on_pinned() {
     let (code, out) = try_repo();
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("Passed"), "{out}");
+}
+
+#[test]
+fn pre_commit_try_repo_system_hook_uses_the_digestpin_on_path_and_builds_nothing() {
+    if !have_tool("pre-commit") || !available("git", cmd_exists("git")) {
+        return;
+    }
+    let hooks = tempfile::tempdir().unwrap();
+    hook_repository(hooks.path());
+    let home = tempfile::tempdir().unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    git(repo.path(), &["init", "-q"]);
+    let digest = format!("sha256:{}", "0123456789abcdef".repeat(4));
+    fs::write(
+        repo.path().join("Dockerfile"),
+        "FROM cgr.dev/chainguard/static:latest\n",
+    )
+    .unwrap();
+    fs::write(
+        repo.path().join("app.dockerfile"),
+        format!("FROM cgr.dev/chainguard/static:latest@{digest}\n"),
+    )
+    .unwrap();
+    git(repo.path(), &["add", "-A"]);
+
+    // PATH: a directory with digestpin (where a release binary would be), then the rest of
+    // PATH without any other digestpin.
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(digestpin(), bin.path().join("digestpin")).unwrap();
+    let rest: Vec<PathBuf> = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .filter(|d| !d.join("digestpin").exists())
+        .collect();
+    let with = std::env::join_paths(std::iter::once(bin.path().to_path_buf()).chain(rest.clone()))
+        .unwrap();
+    let without = std::env::join_paths(rest).unwrap();
+    let try_repo = |path: &std::ffi::OsStr| {
+        let out = Command::new(venv_tool("pre-commit"))
+            .args(["try-repo", "--color", "never"])
+            .arg(hooks.path())
+            .args(["digestpin-check-system", "--all-files", "--verbose"])
+            .current_dir(repo.path())
+            .env("PRE_COMMIT_HOME", home.path())
+            .env("PATH", path)
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_INDEX_FILE")
+            .env_remove("GIT_WORK_TREE")
+            .stdin(Stdio::null())
+            .output()
+            .expect("pre-commit try-repo");
+        (out.status.code(), text(&out))
+    };
+    let (code, out) = try_repo(&with);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("Dockerfile:1:6: "), "{out}");
+    assert!(!out.contains("app.dockerfile:1:6: "), "{out}");
+    // pre-commit made no Rust environment (`rustenv-*`): nothing was built.
+    for entry in fs::read_dir(home.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            for inner in fs::read_dir(&path).unwrap() {
+                let name = inner.unwrap().file_name();
+                assert!(!name.to_string_lossy().starts_with("rustenv"), "{name:?}");
+            }
+        }
+    }
+    fs::write(
+        repo.path().join("Dockerfile"),
+        format!("FROM cgr.dev/chainguard/static:latest@{digest}\n"),
+    )
+    .unwrap();
+    git(repo.path(), &["add", "-A"]);
+    let (code, out) = try_repo(&with);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Passed"), "{out}");
+
+    // Without digestpin on PATH the hook says so rather than building it.
+    let (code, out) = try_repo(&without);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("digestpin"), "{out}");
+    assert!(out.contains("not found"), "{out}");
+}
+
+// ------------------------------------------------------------------------------------------
+// The crate as published (`cargo install digestpin`, `cargo binstall digestpin`)
+
+#[test]
+fn cargo_package_ships_the_sources_readme_and_license_and_nothing_else() {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "package",
+            "--list",
+            "--locked",
+            "--offline",
+            "--allow-dirty",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("cargo package --list");
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    let files: Vec<&str> = stdout.lines().collect();
+    for needed in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "README.md",
+        "src/lib.rs",
+        "src/main.rs",
+    ] {
+        assert!(files.contains(&needed), "{needed} not packaged\n{stdout}");
+    }
+    if root().join("LICENSE").is_file() {
+        assert!(files.contains(&"LICENSE"), "LICENSE not packaged\n{stdout}");
+    }
+    for file in &files {
+        let generated = [".cargo_vcs_info.json", "Cargo.toml.orig"].contains(file);
+        let shipped = ["Cargo.toml", "Cargo.lock", "README.md", "LICENSE"].contains(file)
+            || (file.starts_with("src/") && file.ends_with(".rs"));
+        assert!(generated || shipped, "{file} is packaged\n{stdout}");
+    }
+    // Every module the library and the binary compile is in the package.
+    let sources = snapshot(&root().join("src"));
+    for name in sources.keys().filter(|n| n.ends_with(".rs")) {
+        assert!(
+            files.contains(&format!("src/{name}").as_str()),
+            "src/{name}"
+        );
+    }
+    // The metadata crates.io shows and `cargo binstall` reads.
+    let manifest = fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    for key in [
+        "\nrepository = ",
+        "\nhomepage = ",
+        "\ndocumentation = ",
+        "\nlicense = ",
+        "\nreadme = ",
+        "\n[package.metadata.binstall]",
+    ] {
+        assert!(manifest.contains(key), "Cargo.toml has no {}", key.trim());
+    }
+}
+
+/// The release workflow builds exactly the targets the action downloads, under the names the
+/// action and `cargo binstall` ask for.
+#[test]
+fn release_workflow_builds_every_target_the_action_downloads() {
+    let release = fs::read_to_string(root().join(".github/workflows/release.yml")).unwrap();
+    let action = fs::read_to_string(root().join("action.yml")).unwrap();
+    let built: Vec<&str> = release
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- { target: "))
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    let downloaded: Vec<&str> = action
+        .lines()
+        .filter_map(|l| l.split_once(") target=").map(|(_, t)| t))
+        .map(|t| t.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(built.len(), 5, "{built:?}");
+    assert_eq!(
+        built.iter().collect::<std::collections::BTreeSet<_>>(),
+        downloaded.iter().collect(),
+        "release.yml builds {built:?}, action.yml downloads {downloaded:?}"
+    );
+    // Archive names: digestpin-TARGET.tar.gz, .zip on Windows, a folder digestpin-TARGET inside.
+    assert!(release.contains(r#"name="digestpin-$TARGET""#));
+    assert!(release.contains(r#"tar -czf "$name.tar.gz" "$name""#));
+    assert!(release.contains(r#"7z a -tzip -bd "$name.zip" "$name""#));
+    assert!(action.contains(r#"asset="digestpin-$target.zip""#));
+    assert!(action.contains(r#"asset="digestpin-$target.tar.gz""#));
+    assert!(action.contains(r#"bin="$download/digestpin-$target/digestpin$exe""#));
+    let manifest = fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    assert!(manifest.contains(
+        r#"pkg-url = "{ repo }/releases/download/v{ version }/{ name }-{ target }{ archive-suffix }""#
+    ));
+    assert!(manifest.contains(r#"bin-dir = "{ name }-{ target }/{ bin }{ binary-ext }""#));
+    assert!(release.contains("sha256sum -- * > SHA256SUMS"));
+    assert!(release.contains("actions/attest-build-provenance@"));
+}
+
+/// The `run:` script of the step named `step` of job `job` in release.yml.
+fn release_step(job: &str, step: &str) -> String {
+    let script = r#"
+import json, sys, yaml
+wf = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))
+steps = [s for s in wf["jobs"][sys.argv[2]]["steps"] if s.get("name") == sys.argv[3]]
+print(json.dumps(steps[0]["run"] if len(steps) == 1 else None))
+"#;
+    let out = Command::new(python())
+        .args(["-c", script])
+        .arg(root().join(".github/workflows/release.yml"))
+        .args([job, step])
+        .output()
+        .expect("python");
+    assert!(out.status.success(), "{}", text(&out));
+    let run: Option<String> = serde_json::from_slice(&out.stdout).unwrap();
+    run.unwrap_or_else(|| panic!("release.yml: no step {step:?} in job {job}"))
+}
+
+fn executable(path: &Path, text: &str) {
+    fs::write(path, text).unwrap();
+    let mut perm = fs::metadata(path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    fs::set_permissions(path, perm).unwrap();
+}
+
+/// release.yml's own packaging and checksum steps, run on this machine for every target (each
+/// "binary" a copy of this build), produce a release the action downloads, verifies and runs:
+/// for every runner it has a binary for (tar.gz; Windows: zip, unpacked with unzip).
+/// Stand-ins: `7z` (on GitHub's Windows runners; here `zip`) and `readelf` (this build is not
+/// a static musl binary, which the step checks for).
+#[test]
+fn release_workflow_packages_what_the_action_downloads_and_verifies() {
+    if !have_runner()
+        || !available(
+            "curl, tar, zip, unzip",
+            ["curl", "tar", "unzip"].iter().all(|c| cmd_exists(c)) && cmd_exists("zip"),
+        )
+    {
+        return;
+    }
+    let package = release_step("build", "Package");
+    let sums = release_step("publish", "Write SHA256SUMS");
+    let work = tempfile::tempdir().unwrap();
+    let shims = work.path().join("shims");
+    fs::create_dir_all(&shims).unwrap();
+    executable(
+        &shims.join("7z"),
+        "#!/bin/sh\n# 7z a -tzip -bd NAME.zip DIR\n[ \"$1\" = a ] || exit 2\nexec zip -qr \"$4\" \"$5\"\n",
+    );
+    executable(
+        &shims.join("readelf"),
+        "#!/bin/sh\necho 'Program Headers: LOAD only (stand-in)'\n",
+    );
+    let path = format!(
+        "{}:{}",
+        shims.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let checkout = work.path().join("checkout");
+    fs::create_dir_all(&checkout).unwrap();
+    fs::copy(root().join("README.md"), checkout.join("README.md")).unwrap();
+    let targets = [
+        "x86_64-unknown-linux-musl",
+        "aarch64-unknown-linux-musl",
+        "x86_64-apple-darwin",
+        "aarch64-apple-darwin",
+        "x86_64-pc-windows-msvc",
+    ];
+    // This build without its debug info (a tenth of the size): faster to pack and unpack.
+    let bin = work.path().join("digestpin");
+    fs::copy(digestpin(), &bin).unwrap();
+    let _ = Command::new("strip")
+        .arg("--strip-debug")
+        .arg(&bin)
+        .stderr(Stdio::null())
+        .status();
+    let dist = work.path().join("dist");
+    fs::create_dir_all(&dist).unwrap();
+    for target in targets {
+        let exe = if target.contains("windows") {
+            ".exe"
+        } else {
+            ""
+        };
+        let release = checkout.join(format!("target/{target}/release"));
+        fs::create_dir_all(&release).unwrap();
+        fs::copy(&bin, release.join(format!("digestpin{exe}"))).unwrap();
+        let out = Command::new("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &package])
+            .current_dir(&checkout)
+            .env("TARGET", target)
+            .env("PATH", &path)
+            .output()
+            .expect("bash");
+        assert!(out.status.success(), "Package {target}\n{}", text(&out));
+        // upload-artifact, then download-artifact with merge-multiple: one dist/ folder.
+        for entry in fs::read_dir(checkout.join("dist")).unwrap() {
+            let entry = entry.unwrap();
+            fs::rename(entry.path(), dist.join(entry.file_name())).unwrap();
+        }
+    }
+    let out = Command::new("bash")
+        .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &sums])
+        .current_dir(&dist)
+        .output()
+        .expect("bash");
+    assert!(out.status.success(), "Write SHA256SUMS\n{}", text(&out));
+    let sums = fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
+    assert_eq!(sums.lines().count(), 5, "{sums}");
+
+    // The GitHub release: its assets under /download/vX.Y.Z/.
+    let releases = work.path().join("releases");
+    fs::create_dir_all(releases.join("download")).unwrap();
+    fs::rename(&dist, releases.join("download/v0.1.0")).unwrap();
+    let server = FileServer::start(&releases);
+    let reg = Registry::start();
+    let ws = workspace(&reg);
+    for (os, arch, asset) in [
+        ("Linux", "X64", "digestpin-x86_64-unknown-linux-musl.tar.gz"),
+        (
+            "Linux",
+            "ARM64",
+            "digestpin-aarch64-unknown-linux-musl.tar.gz",
+        ),
+        ("macOS", "X64", "digestpin-x86_64-apple-darwin.tar.gz"),
+        ("macOS", "ARM64", "digestpin-aarch64-apple-darwin.tar.gz"),
+        ("Windows", "X64", "digestpin-x86_64-pc-windows-msvc.zip"),
+    ] {
+        let before = server.requests().len();
+        let run = Action::new(&reg, ws.path())
+            .input("version", "v0.1.0")
+            .input("release-url", &format!("{}/download", server.url))
+            .flag("--runner-os")
+            .flag(os)
+            .flag("--runner-arch")
+            .flag(arch)
+            .run();
+        let why = run.dump();
+        assert_eq!(
+            run.step("install")["outcome"],
+            "success",
+            "{os} {arch}\n{why}"
+        );
+        assert!(run.log().contains("matches SHA256SUMS"), "{why}");
+        assert_eq!(run.output("findings"), "3", "{os} {arch}\n{why}");
+        assert_eq!(
+            server.requests()[before..],
+            [
+                format!("/download/v0.1.0/{asset}"),
+                "/download/v0.1.0/SHA256SUMS".to_string()
+            ],
+            "{os} {arch}"
+        );
+    }
 }

@@ -11,7 +11,8 @@ What it does, step by step, like the runner:
   step), GITHUB_STEP_SUMMARY, RUNNER_TEMP, RUNNER_TOOL_CACHE, RUNNER_OS, RUNNER_ARCH, CI,
   GITHUB_ACTIONS;
 - evaluates the small subset of `${{ }}` expressions the action uses: `inputs.x`,
-  `github.action_path`, `github.workspace`, `runner.temp|os|arch|tool_cache`,
+  `github.action_path`, `github.workspace`, `github.action_repository`,
+  `runner.temp|os|arch|tool_cache`,
   `steps.<id>.outputs.<name>`, `env.X`, `'literal'`, `a == b`, `a != b`, `success()`,
   `failure()`, `always()`. Anything else is an error, so the action stays within it;
 - runs each `run:` step with `shell: bash` as `bash --noprofile --norc -eo pipefail FILE`,
@@ -88,13 +89,16 @@ class Runner:
                 "GITHUB_STEP_SUMMARY": str(self.summary),
                 "RUNNER_TEMP": str(self.temp),
                 "RUNNER_TOOL_CACHE": str(self.tool_cache),
-                "RUNNER_OS": "Linux",
-                "RUNNER_ARCH": "X64",
+                "RUNNER_OS": args.runner_os,
+                "RUNNER_ARCH": args.runner_arch,
             }
         )
         for name in list(self.env):
             if name.startswith("INPUT_"):
                 del self.env[name]
+        self.runner_os = args.runner_os
+        self.runner_arch = args.runner_arch
+        self.action_repository = args.action_repository
         self.debug = self.env.get("ACTIONS_STEP_DEBUG", "").lower() == "true"
         self.log: list[str] = []
         self.masks: list[str] = []
@@ -153,15 +157,19 @@ class Runner:
         if parts[0] == "inputs" and len(parts) == 2:
             return self.inputs.get(parts[1], "")
         if parts[0] == "github" and len(parts) == 2:
-            known = {"action_path": str(self.action_dir), "workspace": str(self.workspace)}
+            known = {
+                "action_path": str(self.action_dir),
+                "workspace": str(self.workspace),
+                "action_repository": self.action_repository,
+            }
             if parts[1] in known:
                 return known[parts[1]]
         if parts[0] == "runner" and len(parts) == 2:
             known = {
                 "temp": str(self.temp),
                 "tool_cache": str(self.tool_cache),
-                "os": "Linux",
-                "arch": "X64",
+                "os": self.runner_os,
+                "arch": self.runner_arch,
             }
             if parts[1] in known:
                 return known[parts[1]]
@@ -381,6 +389,13 @@ def main() -> int:
     parser.add_argument("--runner-temp")
     parser.add_argument("--tool-cache", help="RUNNER_TOOL_CACHE (kept between runs to test the cache)")
     parser.add_argument("--step-summary")
+    parser.add_argument("--runner-os", default="Linux", help="RUNNER_OS: Linux, macOS or Windows")
+    parser.add_argument("--runner-arch", default="X64", help="RUNNER_ARCH: X64, ARM64, …")
+    parser.add_argument(
+        "--action-repository",
+        default="",
+        help="github.action_repository (owner/name; empty, as for a local `uses: ./` action)",
+    )
     parser.add_argument("--cargo-shim", metavar="BIN", help="fake cargo whose install copies BIN")
     parser.add_argument("--hide-jq", action="store_true")
     parser.add_argument("--result", help="write the JSON result here (default: stdout)")
