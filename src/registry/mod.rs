@@ -277,7 +277,7 @@ impl Client {
         let http = reqwest::Client::builder()
             .user_agent(concat!("digestpin/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(options.timeout.min(Duration::from_secs(10)))
-            .timeout(options.timeout)
+            // The total deadline of each exchange, redirects and body included, is `exchange`'s.
             .pool_idle_timeout(Duration::from_secs(60))
             // Followed by hand in `exchange`, where each hop is checked.
             .redirect(reqwest::redirect::Policy::none())
