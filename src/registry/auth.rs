@@ -50,7 +50,8 @@ pub fn parse_challenges(header: &str) -> Vec<Challenge> {
         let before = pos;
         let name = token(&mut pos);
         if name.is_empty() {
-            pos += 1;
+            // Not a token character: skip it whole (it may be several bytes of UTF-8).
+            pos += header[pos..].chars().next().map_or(1, char::len_utf8);
             continue;
         }
         let after_name = pos;
@@ -269,6 +270,21 @@ mod tests {
         let unquoted = parse_challenges("Bearer realm=https://x/token,service=svc");
         assert_eq!(unquoted[0].param("service"), Some("svc"));
         assert!(parse_challenges("").is_empty());
+    }
+
+    #[test]
+    fn non_ascii_and_stray_characters_never_split_a_character() {
+        for header in [
+            "é",
+            "Bearer é realm=\"x\"",
+            "€=1",
+            "Bearer realm=é,service=\"ü\"",
+            "\"unterminated",
+        ] {
+            let _ = parse_challenges(header);
+        }
+        let c = parse_challenges("Bearer é realm=\"x\"");
+        assert_eq!(c[0].param("realm"), Some("x"));
     }
 
     #[test]

@@ -902,6 +902,18 @@ impl Client {
     }
 }
 
+/// Parses one Tag History API page as the client does (for fuzzing): the entries, or why the
+/// page was refused.
+#[doc(hidden)]
+pub fn fuzz_history_page(body: &[u8]) -> Result<Vec<history::HistoryEntry>, String> {
+    history::parse_history(body).map_err(|problem| match problem {
+        history::Problem::Shape(detail) => detail,
+        history::Problem::Digest(value) => {
+            format!("invalid digest {}", error::truncate(&value, 100))
+        }
+    })
+}
+
 fn retry_after(reply: &Reply) -> Option<Duration> {
     reply
         .headers
