@@ -48,8 +48,9 @@ pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
     application/vnd.docker.distribution.manifest.v2+json";
 
 /// What a response body answers, and so how large it may be. A body over its cap fails the
-/// request (not retried: the registry would send it again); error bodies are only ever read up
-/// to [`ERROR_BODY_LIMIT`] and cut there, since all we want from them is an OCI error code.
+/// request (not retried: the registry would send it again); error bodies, and the bodies of
+/// [`BodyKind::Other`], are only ever read up to [`ERROR_BODY_LIMIT`] and cut there, since all
+/// we want from them is an OCI error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyKind {
     /// An image manifest or index: the OCI distribution spec lets registries refuse manifests
@@ -62,7 +63,7 @@ pub enum BodyKind {
     History,
     /// One `tags/list` page: 4 MiB is over 30,000 tags of the longest allowed length.
     Tags,
-    /// `GET /v2/` and anything else: only the status and headers matter.
+    /// `GET /v2/` and anything else: only the status and headers matter (the body is cut).
     Other,
 }
 
@@ -997,7 +998,7 @@ enum BodyFailure {
 
 /// Reads a body chunk by chunk, never holding more than the cap: a successful one over the cap
 /// of `kind` (announced in `Content-Length` or found while streaming) is refused; an error body
-/// is cut at [`ERROR_BODY_LIMIT`].
+/// or one of [`BodyKind::Other`] is cut at [`ERROR_BODY_LIMIT`].
 async fn read_body(
     mut response: reqwest::Response,
     head: bool,
@@ -1006,21 +1007,21 @@ async fn read_body(
     if head {
         return Ok(bytes::Bytes::new());
     }
-    let success = response.status().is_success();
-    let limit = if success {
+    let refuse = response.status().is_success() && kind != BodyKind::Other;
+    let limit = if refuse {
         kind.limit()
     } else {
         ERROR_BODY_LIMIT
     };
     let announced = response.content_length();
-    if success && announced.is_some_and(|n| n > limit as u64) {
+    if refuse && announced.is_some_and(|n| n > limit as u64) {
         return Err(BodyFailure::TooLarge);
     }
     let mut body = Vec::with_capacity(announced.map_or(0, |n| n.min(limit as u64) as usize));
     while let Some(chunk) = response.chunk().await.map_err(BodyFailure::Transport)? {
         let room = limit - body.len();
         if chunk.len() > room {
-            if success {
+            if refuse {
                 return Err(BodyFailure::TooLarge);
             }
             body.extend_from_slice(&chunk[..room]);
