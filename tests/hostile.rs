@@ -921,3 +921,29 @@ fn times_without_an_offset_and_bad_durations_are_refused_before_any_request() {
     );
     assert_ne!(r.code, Some(101), "{}", r.stderr);
 }
+
+#[test]
+fn endless_tag_list_and_history_pages_end_history_and_tags_with_an_error() {
+    let emu = Emulator::start();
+    nightly(&emu, "chainguard/go", "latest");
+    emu.hostile("/tags/list", Hostile::EndlessBody);
+    emu.hostile("/_chainguard/history/", Hostile::EndlessBody);
+    let dir = tempfile::tempdir().unwrap();
+    let envs = [endpoints(&[("cgr.dev", &emu)])];
+    for (args, why) in [
+        (
+            &["tags", "cgr.dev/chainguard/go"][..],
+            "tag list page larger than 4 MiB: refused",
+        ),
+        (
+            &["history", "cgr.dev/chainguard/go"],
+            "tag history page larger than 1 MiB: refused",
+        ),
+    ] {
+        let r = run(dir.path(), &envs, args);
+        eprintln!("{args:?}: peak RSS {} KiB", r.peak_kb);
+        assert_eq!(r.code, Some(2), "{args:?}: {}", r.all);
+        assert!(r.all.contains(why), "{args:?}: {}", r.all);
+        assert!(r.peak_kb < PEAK_LIMIT_KB, "peak RSS {} KiB", r.peak_kb);
+    }
+}
