@@ -289,7 +289,10 @@ fn run_helper(name: &str, server: &str, timeout: Duration) -> Result<Option<Cred
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot run {program}: {e}"))?;
-    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    let deadline = started
+        .checked_add(timeout)
+        .unwrap_or(started + DEFAULT_HELPER_TIMEOUT);
     let (tx, rx) = std::sync::mpsc::channel();
     if let Some(mut stdout) = child.stdout.take() {
         // A thread, so that a helper that never closes its stdout (or leaves a child holding
