@@ -257,7 +257,7 @@ pub struct NetArgs {
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: u16,
     /// Give up on a request after this long (e.g. 30s)
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = timespec::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = timespec::parse_timeout)]
     pub timeout: Duration,
     /// Log every registry request (method, URL, status, time) to stderr
     #[arg(short, long)]

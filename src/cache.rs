@@ -171,12 +171,14 @@ impl Cache {
     /// The registry's remembered auth scheme and unexpired anonymous tokens.
     pub fn auth(&self, registry: &str, now: Timestamp) -> Option<AuthRecord> {
         let stored: StoredAuth = self.read("auth", registry)?;
-        if stored.key != registry || now.as_second() - stored.auth.learned_at > 86_400 {
+        let age = now.as_second().saturating_sub(stored.auth.learned_at);
+        // A record from the future (a wrong clock, a tampered file) is no record.
+        if stored.key != registry || !(-300..=86_400).contains(&age) {
             return None;
         }
         let mut auth = stored.auth;
         auth.tokens
-            .retain(|_, (_, expires)| *expires > now.as_second() + 5);
+            .retain(|_, (_, expires)| *expires > now.as_second().saturating_add(5));
         Some(auth)
     }
 
@@ -254,5 +256,22 @@ mod tests {
         );
         let tomorrow = Timestamp::from_second(now.as_second() + 90_000).unwrap();
         assert_eq!(cache.auth("cgr.dev", tomorrow), None);
+        // Tampered times are a miss, never an overflow.
+        for learned_at in [i64::MIN, i64::MAX, now.as_second() + 3600] {
+            let mut odd = auth.clone();
+            odd.learned_at = learned_at;
+            cache.store_auth("cgr.dev", &odd);
+            assert_eq!(cache.auth("cgr.dev", now), None, "{learned_at}");
+        }
+        auth.tokens
+            .insert("repository:c:pull".into(), ("t3".into(), i64::MAX));
+        auth.tokens
+            .insert("repository:d:pull".into(), ("t4".into(), i64::MIN));
+        cache.store_auth("cgr.dev", &auth);
+        let loaded = cache.auth("cgr.dev", now).unwrap();
+        assert_eq!(
+            loaded.tokens.keys().collect::<Vec<_>>(),
+            ["repository:a:pull", "repository:c:pull"]
+        );
     }
 }

@@ -50,7 +50,8 @@ pub fn parse_challenges(header: &str) -> Vec<Challenge> {
         let before = pos;
         let name = token(&mut pos);
         if name.is_empty() {
-            pos += 1;
+            // Not a token character: skip it whole (it may be several bytes of UTF-8).
+            pos += header[pos..].chars().next().map_or(1, char::len_utf8);
             continue;
         }
         let after_name = pos;
@@ -93,23 +94,50 @@ pub fn parse_challenges(header: &str) -> Vec<Challenge> {
     out
 }
 
+/// How long a token lives when the server does not say (the distribution token spec's default).
+pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
+/// The longest a token is kept, whatever the server says: expiry arithmetic never overflows and
+/// a token never outlives the day its auth scheme is trusted for.
+pub const MAX_TTL: Duration = Duration::from_secs(86_400);
+
 /// A token endpoint's answer.
 #[derive(Debug, serde::Deserialize)]
 pub struct TokenResponse {
     pub token: Option<String>,
     pub access_token: Option<String>,
-    pub expires_in: Option<u64>,
+    /// Any JSON value: a number of any size or sign, or garbage (see [`token_ttl`]).
+    pub expires_in: Option<serde_json::Value>,
+}
+
+/// The lifetime of a token from its `expires_in`: a number of seconds between 1 s and
+/// [`MAX_TTL`] (0, negative and fractional values under a second: 1 s; huge ones: the cap;
+/// fractions are cut); absent, `null` or not a number: [`DEFAULT_TTL`].
+pub fn token_ttl(expires_in: Option<&serde_json::Value>) -> Duration {
+    match expires_in.and_then(serde_json::Value::as_f64) {
+        Some(secs) if !secs.is_nan() => {
+            Duration::from_secs(secs.clamp(1.0, MAX_TTL.as_secs() as f64) as u64)
+        }
+        _ => DEFAULT_TTL,
+    }
 }
 
 impl TokenResponse {
     /// The token, whichever key it came under.
     pub fn into_token(self) -> Option<(String, Duration)> {
-        let ttl = Duration::from_secs(self.expires_in.unwrap_or(60).max(1));
+        let ttl = token_ttl(self.expires_in.as_ref());
         self.token
             .filter(|t| !t.is_empty())
             .or(self.access_token.filter(|t| !t.is_empty()))
             .map(|t| (t, ttl))
     }
+}
+
+/// `ttl` from now, saturating far in the future instead of overflowing.
+fn expiry(ttl: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(ttl)
+        .or_else(|| now.checked_add(MAX_TTL))
+        .unwrap_or(now)
 }
 
 #[derive(Clone)]
@@ -166,10 +194,11 @@ impl TokenCache {
         }
         let fetched = fetch().await?;
         // Renew a little early so a token does not expire in flight.
-        let margin = (fetched.ttl / 10).min(Duration::from_secs(10));
+        let ttl = fetched.ttl.min(MAX_TTL);
+        let margin = (ttl / 10).min(Duration::from_secs(10));
         *guard = Some(Cached {
             token: fetched.token.clone(),
-            expires: Instant::now() + fetched.ttl - margin,
+            expires: expiry(ttl - margin),
             anonymous: fetched.anonymous,
         });
         Ok(fetched.token)
@@ -181,7 +210,7 @@ impl TokenCache {
         if let Ok(mut guard) = slot.try_lock() {
             *guard = Some(Cached {
                 token,
-                expires: Instant::now() + ttl,
+                expires: expiry(ttl.min(MAX_TTL)),
                 anonymous: true,
             });
         }
@@ -244,6 +273,21 @@ mod tests {
     }
 
     #[test]
+    fn non_ascii_and_stray_characters_never_split_a_character() {
+        for header in [
+            "é",
+            "Bearer é realm=\"x\"",
+            "€=1",
+            "Bearer realm=é,service=\"ü\"",
+            "\"unterminated",
+        ] {
+            let _ = parse_challenges(header);
+        }
+        let c = parse_challenges("Bearer é realm=\"x\"");
+        assert_eq!(c[0].param("realm"), Some("x"));
+    }
+
+    #[test]
     fn token_keys() {
         let t: TokenResponse =
             serde_json::from_str(r#"{"access_token":"abc","expires_in":300}"#).unwrap();
@@ -258,6 +302,53 @@ mod tests {
         );
         let t: TokenResponse = serde_json::from_str(r#"{"token":""}"#).unwrap();
         assert_eq!(t.into_token(), None);
+    }
+
+    #[test]
+    fn token_expiry_saturates_whatever_the_server_says() {
+        let ttl = |expires_in: &str| {
+            let t: TokenResponse =
+                serde_json::from_str(&format!(r#"{{"token":"t","expires_in":{expires_in}}}"#))
+                    .unwrap();
+            t.into_token().unwrap().1.as_secs()
+        };
+        for (given, secs) in [
+            ("18446744073709551615", 86_400),
+            ("1e300", 86_400),
+            ("100000000000000000000000000000000", 86_400),
+            ("0", 1),
+            ("-1", 1),
+            ("-9223372036854775808", 1),
+            ("0.5", 1),
+            ("300.9", 300),
+            ("300", 300),
+            ("null", 60),
+            (r#""300""#, 60),
+            ("[1]", 60),
+            ("{}", 60),
+        ] {
+            assert_eq!(ttl(given), secs, "expires_in {given}");
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_huge_ttl_is_cached_without_overflow() {
+        let cache = TokenCache::default();
+        let fetched = || async {
+            Ok::<_, ()>(Fetched {
+                token: "t".to_owned(),
+                ttl: Duration::MAX,
+                anonymous: true,
+            })
+        };
+        assert_eq!(
+            cache.get_or_fetch("r", "s", fetched).await,
+            Ok("t".to_owned())
+        );
+        cache.seed("r", "s2", "u".into(), Duration::MAX);
+        let left = cache.anonymous_tokens("r");
+        assert_eq!(left.len(), 2);
+        assert!(left.iter().all(|(_, _, d)| *d <= MAX_TTL));
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -10,12 +10,23 @@
 //! We read these ourselves rather than through the `docker_credential` crate: it reports a
 //! helper's "credentials not found" as a failure, matches `auths` keys only verbatim (no
 //! `https://` or path normalisation) and its credential type prints secrets in `Debug`.
+//!
+//! Nothing read from `config.json` or printed by a helper ever appears in an error: a config
+//! that does not parse is reported by line and column only (serde's messages quote values), and
+//! a helper is named with its exit status. A helper is bounded like a registry: it must answer
+//! within the request timeout and in at most [`HELPER_OUTPUT_LIMIT`] bytes.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The most a credential helper may print.
+pub const HELPER_OUTPUT_LIMIT: usize = 1 << 20;
+/// How long a credential helper may take, unless the client sets its request timeout.
+pub const DEFAULT_HELPER_TIMEOUT: Duration = Duration::from_secs(30);
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -87,6 +98,8 @@ pub struct CredentialStore {
     chainguard: Option<Credential>,
     /// Problems reading the config, reported when a registry asks for credentials.
     config_error: Option<String>,
+    /// `None`: [`DEFAULT_HELPER_TIMEOUT`].
+    helper_timeout: Option<Duration>,
 }
 
 impl CredentialStore {
@@ -110,7 +123,7 @@ impl CredentialStore {
             None => (DockerConfig::default(), None),
             Some(path) => match std::fs::read(&path) {
                 Err(_) => (DockerConfig::default(), None),
-                Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(bytes) => match parse_config(&bytes) {
                     Ok(config) => (config, None),
                     Err(e) => (
                         DockerConfig::default(),
@@ -123,7 +136,13 @@ impl CredentialStore {
             config,
             chainguard,
             config_error,
+            helper_timeout: None,
         }
+    }
+
+    /// How long a credential helper may take to answer (at least a second).
+    pub fn set_helper_timeout(&mut self, timeout: Duration) {
+        self.helper_timeout = Some(timeout.max(Duration::from_secs(1)));
     }
 
     /// Credentials for `registry` (a normalised name such as `cgr.dev` or `docker.io`), or
@@ -138,8 +157,9 @@ impl CredentialStore {
             return Err(format!("cannot read Docker config {e}"));
         }
         let server = server_key(registry);
+        let timeout = self.helper_timeout.unwrap_or(DEFAULT_HELPER_TIMEOUT);
         if let Some(helper) = self.config.cred_helpers.get(registry) {
-            return run_helper(helper, &server);
+            return run_helper(helper, &server, timeout);
         }
         if let Some(entry) = self.find_auth(registry) {
             if let Some(c) = entry_credential(entry)? {
@@ -147,7 +167,7 @@ impl CredentialStore {
             }
         }
         match &self.config.creds_store {
-            Some(store) if !store.is_empty() => run_helper(store, &server),
+            Some(store) if !store.is_empty() => run_helper(store, &server, timeout),
             _ => Ok(None),
         }
     }
@@ -159,6 +179,52 @@ impl CredentialStore {
             .find(|(key, _)| normalise_key(key) == registry)
             .map(|(_, entry)| entry)
     }
+}
+
+/// Parses a Docker `config.json`. The error names where the problem is and what kind it is,
+/// never the text there: serde's own messages quote the offending value, which may be a secret
+/// (`"auths": {"cgr.dev": "hunter2"}`).
+fn parse_config(bytes: &[u8]) -> Result<DockerConfig, String> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        let what = match e.classify() {
+            Category::Syntax | Category::Eof => "not valid JSON",
+            Category::Data => "not the shape of a Docker config (a value has the wrong type)",
+            Category::Io => "unreadable",
+        };
+        format!("{what} at line {} column {}", e.line(), e.column())
+    })
+}
+
+/// Parses a Docker `config.json` and looks up every registry in it (for fuzzing): returns the
+/// number of credentials found, or the error message, which must not quote the file.
+#[doc(hidden)]
+pub fn fuzz_config(bytes: &[u8]) -> Result<usize, String> {
+    let store = CredentialStore {
+        config: parse_config(bytes)?,
+        ..CredentialStore::default()
+    };
+    let keys: Vec<String> = store
+        .config
+        .auths
+        .keys()
+        .map(|k| normalise_key(k))
+        .collect();
+    let mut found = 0;
+    for key in keys {
+        if let Some(entry) = store.find_auth(&key) {
+            if entry_credential(entry)?.is_some() {
+                found += 1;
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Parses what a credential helper printed (for fuzzing).
+#[doc(hidden)]
+pub fn fuzz_helper_reply(bytes: &[u8]) -> Option<Credential> {
+    parse_helper_reply(bytes).ok()
 }
 
 /// The key the Docker CLI uses for a registry in helpers: Docker Hub's legacy URL, else the host.
@@ -211,40 +277,112 @@ fn entry_credential(entry: &AuthEntry) -> Result<Option<Credential>, String> {
     }
 }
 
-/// Runs `docker-credential-NAME get`.
-fn run_helper(name: &str, server: &str) -> Result<Option<Credential>, String> {
+/// Runs `docker-credential-NAME get` with the server on its stdin, waiting at most `timeout`
+/// and reading at most [`HELPER_OUTPUT_LIMIT`] bytes. A helper that exits without reading its
+/// stdin is fine (its answer is what counts); its stderr is not read.
+fn run_helper(name: &str, server: &str, timeout: Duration) -> Result<Option<Credential>, String> {
     let program = format!("docker-credential-{name}");
     let mut child = Command::new(&program)
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot run {program}: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(server.as_bytes())
-            .map_err(|e| format!("{program}: {e}"))?;
+    let started = Instant::now();
+    let deadline = started
+        .checked_add(timeout)
+        .unwrap_or(started + DEFAULT_HELPER_TIMEOUT);
+    let (tx, rx) = std::sync::mpsc::channel();
+    if let Some(mut stdout) = child.stdout.take() {
+        // A thread, so that a helper that never closes its stdout (or leaves a child holding
+        // it) cannot block us past the deadline.
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let read = (&mut stdout)
+                .take(HELPER_OUTPUT_LIMIT as u64 + 1)
+                .read_to_end(&mut out);
+            let _ = tx.send(read.map(|_| out));
+        });
     }
-    let output = child
-        .wait_with_output()
-        .map_err(|e| format!("{program}: {e}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        if stdout.to_lowercase().contains("credentials not found") {
+    if let Some(mut stdin) = child.stdin.take() {
+        // Small enough for the pipe buffer, so this does not block; a helper that already
+        // exited makes it fail with EPIPE, which is no error of ours.
+        match stdin.write_all(server.as_bytes()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{program}: cannot write its input: {e}"));
+            }
+            _ => {}
+        }
+    }
+    let left = deadline.saturating_duration_since(Instant::now());
+    let stdout = match rx.recv_timeout(left) {
+        Ok(Ok(out)) if out.len() > HELPER_OUTPUT_LIMIT => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "{program} get printed more than {} KiB: not credentials",
+                HELPER_OUTPUT_LIMIT >> 10
+            ));
+        }
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("{program}: cannot read its output: {e}"));
+        }
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "{program} get did not answer within {} s",
+                timeout.as_secs()
+            ));
+        }
+    };
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{program} get did not exit within {} s",
+                    timeout.as_secs()
+                ));
+            }
+            Err(e) => return Err(format!("{program}: {e}")),
+        }
+    };
+    if !status.success() {
+        if String::from_utf8_lossy(&stdout)
+            .to_lowercase()
+            .contains("credentials not found")
+        {
             return Ok(None);
         }
-        return Err(format!("{program} get failed ({})", output.status));
+        return Err(format!("{program} get failed ({status})"));
     }
-    let reply: HelperReply = serde_json::from_slice(&output.stdout)
-        .map_err(|_| format!("{program} get printed something other than credentials JSON"))?;
+    parse_helper_reply(&stdout)
+        .map(Some)
+        .map_err(|()| format!("{program} get printed something other than credentials JSON"))
+}
+
+/// A helper's `{"Username": …, "Secret": …}`; the user name `<token>` marks an identity token.
+fn parse_helper_reply(stdout: &[u8]) -> Result<Credential, ()> {
+    let reply: HelperReply = serde_json::from_slice(stdout).map_err(|_| ())?;
     if reply.username == "<token>" {
-        return Ok(Some(Credential::IdentityToken(reply.secret)));
+        return Ok(Credential::IdentityToken(reply.secret));
     }
-    Ok(Some(Credential::Basic {
+    Ok(Credential::Basic {
         username: reply.username,
         password: reply.secret,
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -254,8 +392,7 @@ mod tests {
     fn store(json: &str) -> CredentialStore {
         CredentialStore {
             config: serde_json::from_str(json).unwrap(),
-            chainguard: None,
-            config_error: None,
+            ..CredentialStore::default()
         }
     }
 
@@ -303,5 +440,26 @@ mod tests {
                 .unwrap_err()
                 .contains("docker-credential-digestpin-test-missing")
         );
+    }
+
+    #[test]
+    fn config_errors_never_quote_the_file() {
+        for bad in [
+            r#"{"auths": {"cgr.dev": "hunter2-secret"}}"#,
+            r#"{"auths": {"cgr.dev": {"auth": ["hunter2-secret"]}}}"#,
+            r#"{"auths": {"cgr.dev": {"password": 7, "username": "hunter2-secret"}}}"#,
+            r#"{"credHelpers": {"cgr.dev": {"x": "hunter2-secret"}}}"#,
+            r#"{"credsStore": ["hunter2-secret"]}"#,
+            r#"{"auths": {"cgr.dev": {"auth": "hunter2-secret"#,
+            r#"{"auths": "hunter2-secret"}"#,
+            "hunter2-secret",
+        ] {
+            let e = parse_config(bad.as_bytes()).unwrap_err();
+            assert!(!e.contains("hunter2"), "{bad}: {e}");
+            assert!(e.contains("line 1 column"), "{e}");
+        }
+        // A wrong `auth` value is reported by what is wrong with it, not what it is.
+        let s = store(r#"{"auths": {"cgr.dev": {"auth": "aHVudGVyMi1zZWNyZXQ="}}}"#);
+        assert!(!s.lookup("cgr.dev").unwrap_err().contains("hunter2"));
     }
 }

@@ -146,13 +146,13 @@ impl HistorySource for TagHistory<'_> {
     }
 }
 
-enum Problem {
+pub(super) enum Problem {
     Shape(String),
     Digest(String),
 }
 
 /// Parses a history document, accepting keys in any letter case.
-fn parse_history(body: &[u8]) -> Result<Vec<HistoryEntry>, Problem> {
+pub(super) fn parse_history(body: &[u8]) -> Result<Vec<HistoryEntry>, Problem> {
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| Problem::Shape(format!("tag history is not valid JSON ({e})")))?;
     let field = |v: &serde_json::Value, name: &str| -> Option<serde_json::Value> {

@@ -6,6 +6,12 @@
 //! tells how it authenticates: nothing, Basic, or Bearer with a token realm. Bearer tokens are
 //! then fetched up front, once per (registry, scope), so each image costs one token request
 //! and one lookup, with no 401 round trip.
+//!
+//! Registries are not trusted with our memory or our credentials: every body is read against a
+//! cap that fits what it answers ([`BodyKind`]), every exchange has a total deadline (body
+//! included), and redirects are followed by hand so that `Authorization` never leaves its
+//! origin, a token request is never redirected to another origin, and nothing is sent to plain
+//! `http://` off loopback or downgraded from `https://`.
 
 pub mod auth;
 pub mod credentials;
@@ -20,7 +26,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER,
+    WWW_AUTHENTICATE,
+};
 use reqwest::{Method, Url};
 use sha2::{Digest as _, Sha256};
 
@@ -40,6 +49,75 @@ pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
     application/vnd.oci.image.manifest.v1+json, \
     application/vnd.docker.distribution.manifest.v2+json";
 
+/// What a response body answers, and so how large it may be. A body over its cap fails the
+/// request (not retried: the registry would send it again); error bodies, and the bodies of
+/// [`BodyKind::Other`], are only ever read up to [`ERROR_BODY_LIMIT`] and cut there, since all
+/// we want from them is an OCI error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// An image manifest or index: the OCI distribution spec lets registries refuse manifests
+    /// over 4 MiB, so none larger can be legitimate.
+    Manifest,
+    /// A token endpoint's JSON answer.
+    Token,
+    /// One Tag History API page: at most 1000 entries of about 150 bytes; 1 MiB leaves room
+    /// for whitespace and longer digests several times over.
+    History,
+    /// One `tags/list` page: 4 MiB is over 30,000 tags of the longest allowed length.
+    Tags,
+    /// `GET /v2/` and anything else: only the status and headers matter (the body is cut).
+    Other,
+}
+
+/// The most of an error body read (and kept) for its OCI error code.
+pub const ERROR_BODY_LIMIT: usize = 64 << 10;
+/// The most redirects followed for one request.
+pub const MAX_REDIRECTS: usize = 5;
+
+impl BodyKind {
+    /// The largest successful body accepted, in bytes.
+    pub const fn limit(self) -> usize {
+        match self {
+            BodyKind::Manifest | BodyKind::Tags => 4 << 20,
+            BodyKind::Token | BodyKind::History => 1 << 20,
+            BodyKind::Other => ERROR_BODY_LIMIT,
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            BodyKind::Manifest => "manifest",
+            BodyKind::Token => "token response",
+            BodyKind::History => "tag history page",
+            BodyKind::Tags => "tag list page",
+            BodyKind::Other => "response",
+        }
+    }
+
+    /// What a registry API path answers.
+    pub fn of_path(path: &str) -> BodyKind {
+        let path = path.split('?').next().unwrap_or(path);
+        if path.contains("/_chainguard/history/") {
+            BodyKind::History
+        } else if path.contains("/manifests/") {
+            BodyKind::Manifest
+        } else if path.ends_with("/tags/list") {
+            BodyKind::Tags
+        } else {
+            BodyKind::Other
+        }
+    }
+}
+
+/// Which redirects an exchange may follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Redirects {
+    /// Any origin (a manifest on a CDN); `Authorization` is dropped when the origin changes.
+    StripAuthAcrossOrigins,
+    /// Only within the origin: a token request carries credentials in its header or body.
+    SameOrigin,
+}
+
 /// `--endpoint REGISTRY=URL` overrides.
 #[derive(Debug, Clone, Default)]
 pub struct Endpoints {
@@ -48,8 +126,11 @@ pub struct Endpoints {
 
 impl Endpoints {
     /// Adds `REGISTRY=URL`. Plain `http://` is accepted only for loopback hosts.
+    /// A URL with a user name or password (`http://u:p@host`) is refused without echoing it:
+    /// credentials belong in the Docker config, where they go only to their registry.
     pub fn add(&mut self, spec: &str) -> Result<(), RegistryError> {
-        let bad = |why: &str| RegistryError::Endpoint(format!("--endpoint {spec:?}: {why}"));
+        let shown = redact_userinfo(spec);
+        let bad = |why: &str| RegistryError::Endpoint(format!("--endpoint {shown:?}: {why}"));
         let (registry, url) = spec
             .split_once('=')
             .ok_or_else(|| bad("expected REGISTRY=URL"))?;
@@ -58,6 +139,14 @@ impl Endpoints {
             return Err(bad("empty registry name"));
         }
         let parsed = Url::parse(url).map_err(|e| bad(&format!("invalid URL: {e}")))?;
+        if !parsed.username().is_empty() || parsed.password().is_some() || shown != spec {
+            return Err(bad(
+                "the URL must not carry a user name or password; put credentials in the Docker config",
+            ));
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(bad("the URL must not have a query or fragment"));
+        }
         match parsed.scheme() {
             "https" => {}
             "http" if is_loopback(parsed.host_str().unwrap_or("")) => {}
@@ -94,6 +183,20 @@ impl Endpoints {
         } else {
             format!("https://{host}")
         }
+    }
+}
+
+/// `spec` with anything between `://` and an `@` in its authority replaced by `***`, so that a
+/// password typed into a URL never reaches a message.
+fn redact_userinfo(spec: &str) -> String {
+    let Some(scheme_end) = spec.find("://").map(|i| i + 3) else {
+        return spec.to_owned();
+    };
+    let rest = &spec[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &spec[..scheme_end], &rest[at..]),
+        None => spec.to_owned(),
     }
 }
 
@@ -160,19 +263,27 @@ pub struct Client {
     tokens: TokenCache,
     retry: RetryPolicy,
     requests: AtomicUsize,
+    /// The total deadline of one exchange, from connecting to the last byte of the body.
+    timeout: Duration,
+    /// Registries whose scheme came from the on-disk cache and has not been confirmed by the
+    /// registry in this run: their realm gets no credentials until it is.
+    unconfirmed: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Client {
+    /// A credential helper gets as long as one request (`options.timeout`) to answer.
     pub fn new(
         options: ClientOptions,
-        credentials: CredentialStore,
+        mut credentials: CredentialStore,
     ) -> Result<Self, RegistryError> {
+        credentials.set_helper_timeout(options.timeout);
         let http = reqwest::Client::builder()
             .user_agent(concat!("digestpin/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(options.timeout.min(Duration::from_secs(10)))
-            .timeout(options.timeout)
+            // The total deadline of each exchange, redirects and body included, is `exchange`'s.
             .pool_idle_timeout(Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::limited(5))
+            // Followed by hand in `exchange`, where each hop is checked.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| RegistryError::Endpoint(format!("cannot build HTTP client: {e}")))?;
         Ok(Client {
@@ -185,11 +296,15 @@ impl Client {
             tokens: TokenCache::default(),
             retry: options.retry,
             requests: AtomicUsize::new(0),
+            timeout: options.timeout,
+            unconfirmed: Mutex::default(),
         })
     }
 
     /// Remembers what an earlier run learned about `registry`: its auth scheme and anonymous
-    /// tokens still valid. Call before any request to that registry.
+    /// tokens still valid. Call before any request to that registry. A remembered token realm
+    /// is used for anonymous tokens only: before credentials go to a realm, the registry's own
+    /// challenge must name it again in this run (a cache file is not a registry).
     pub fn seed_auth(&self, registry: &str, record: &AuthRecord, now: jiff::Timestamp) {
         let scheme = match (record.scheme.as_str(), &record.realm) {
             ("anonymous", _) => Scheme::Anonymous,
@@ -203,15 +318,19 @@ impl Client {
         let slot = self.scheme_slot(registry);
         if let Ok(mut guard) = slot.try_lock() {
             *guard = Some(Ok(scheme));
+            self.unconfirmed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(registry.to_owned());
         }
         for (scope, (token, expires)) in &record.tokens {
-            let left = expires - now.as_second();
+            let left = expires.saturating_sub(now.as_second());
             if left > 0 {
                 self.tokens.seed(
                     registry,
                     scope,
                     token.clone(),
-                    Duration::from_secs(left as u64),
+                    Duration::from_secs(left.unsigned_abs().min(auth::MAX_TTL.as_secs())),
                 );
             }
         }
@@ -234,7 +353,10 @@ impl Client {
             .tokens
             .anonymous_tokens(registry)
             .into_iter()
-            .map(|(scope, token, left)| (scope, (token, now.as_second() + left.as_secs() as i64)))
+            .map(|(scope, token, left)| {
+                let left = i64::try_from(left.as_secs()).unwrap_or(i64::MAX);
+                (scope, (token, now.as_second().saturating_add(left)))
+            })
             .collect();
         Some(AuthRecord {
             scheme: scheme.to_owned(),
@@ -352,6 +474,7 @@ impl Client {
                     &url,
                     accept,
                     authorization.as_deref(),
+                    BodyKind::of_path(path),
                 )
                 .await;
             let (retry_after, failure) = match outcome {
@@ -376,7 +499,8 @@ impl Client {
         }
     }
 
-    /// One HTTP exchange, holding a slot of the in-flight limit; the body is read completely.
+    /// One HTTP exchange, holding a slot of the in-flight limit; the body is read up to the
+    /// cap of `kind`.
     async fn send(
         &self,
         registry: &str,
@@ -384,6 +508,7 @@ impl Client {
         url: &str,
         accept: Option<&str>,
         authorization: Option<&str>,
+        kind: BodyKind,
     ) -> Result<Reply, RegistryError> {
         let mut request = self.http.request(method, url);
         if let Some(accept) = accept {
@@ -392,15 +517,21 @@ impl Client {
         if let Some(value) = authorization {
             request = request.header(AUTHORIZATION, value);
         }
-        self.exchange(registry, request).await
+        self.exchange(registry, request, kind, Redirects::StripAuthAcrossOrigins)
+            .await
     }
 
-    /// Sends a request holding a slot of the in-flight limit, reads the whole body, logs it.
-    /// URLs never carry credentials, so they are safe in logs and errors.
+    /// Sends a request holding a slot of the in-flight limit, follows redirects as `redirects`
+    /// allows, reads the body up to the cap of `kind`, logs it. The whole exchange, body
+    /// included, must finish within the client's timeout. URLs never carry credentials
+    /// (`--endpoint` refuses them, redirects to them are refused), so they are safe in logs
+    /// and errors.
     async fn exchange(
         &self,
         registry: &str,
         request: reqwest::RequestBuilder,
+        kind: BodyKind,
+        redirects: Redirects,
     ) -> Result<Reply, RegistryError> {
         let transport = |url: &str, detail: String| RegistryError::Transport {
             registry: registry.to_owned(),
@@ -417,30 +548,111 @@ impl Client {
             .await
             .map_err(|_| transport(&url, "client shut down".into()))?;
         let started = Instant::now();
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let response = self
-            .http
-            .execute(request)
-            .await
-            .map_err(|e| transport(&url, describe_transport(&e)))?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport(&url, describe_transport(&e)))?;
+        let exchange = self.follow(registry, request, kind, redirects);
+        let reply = match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(reply) => reply?,
+            Err(_) => {
+                return Err(transport(
+                    &url,
+                    format!(
+                        "timed out: no complete response within {}",
+                        crate::timespec::human_age(self.timeout.as_secs() as i64)
+                    ),
+                ));
+            }
+        };
         tracing::debug!(
             method = %method,
             url = %url,
-            status,
+            status = reply.status,
+            bytes = reply.body.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "request"
         );
-        Ok(Reply {
-            status,
-            headers,
-            body,
-        })
+        Ok(reply)
+    }
+
+    /// The exchange itself: each redirect hop checked by [`check_redirect`], then the body.
+    async fn follow(
+        &self,
+        registry: &str,
+        mut request: reqwest::Request,
+        kind: BodyKind,
+        redirects: Redirects,
+    ) -> Result<Reply, RegistryError> {
+        let first = request.url().to_string();
+        let invalid = |detail: String| RegistryError::InvalidResponse {
+            registry: registry.to_owned(),
+            url: first.clone(),
+            detail,
+        };
+        let mut hops = 0;
+        loop {
+            let from = request.url().clone();
+            let method = request.method().clone();
+            let again = request.try_clone();
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let response =
+                self.http
+                    .execute(request)
+                    .await
+                    .map_err(|e| RegistryError::Transport {
+                        registry: registry.to_owned(),
+                        url: from.to_string(),
+                        detail: describe_transport(&e),
+                    })?;
+            let status = response.status().as_u16();
+            let location = response.headers().get(LOCATION).cloned();
+            if let (301 | 302 | 303 | 307 | 308, Some(location)) = (status, location) {
+                hops += 1;
+                if hops > MAX_REDIRECTS {
+                    return Err(invalid(format!("more than {MAX_REDIRECTS} redirects")));
+                }
+                let to = location
+                    .to_str()
+                    .ok()
+                    .and_then(|l| from.join(l).ok())
+                    .ok_or_else(|| invalid("redirect to an invalid Location".into()))?;
+                check_redirect(&from, &to, redirects).map_err(invalid)?;
+                let mut next = again
+                    .ok_or_else(|| invalid("cannot repeat the request for a redirect".into()))?;
+                let to_get =
+                    status == 303 || (matches!(status, 301 | 302) && method == Method::POST);
+                if to_get && method != Method::HEAD {
+                    *next.method_mut() = Method::GET;
+                    *next.body_mut() = None;
+                    next.headers_mut().remove(CONTENT_TYPE);
+                    next.headers_mut().remove(CONTENT_LENGTH);
+                }
+                if !same_origin(&from, &to) {
+                    next.headers_mut().remove(AUTHORIZATION);
+                }
+                tracing::debug!(from = %strip_query(from.as_str()), to = %strip_query(to.as_str()), status, "redirect");
+                *next.url_mut() = to;
+                request = next;
+                continue;
+            }
+            let headers = response.headers().clone();
+            let body = read_body(response, method == Method::HEAD, kind)
+                .await
+                .map_err(|failure| match failure {
+                    BodyFailure::TooLarge => invalid(format!(
+                        "{} larger than {}: refused",
+                        kind.what(),
+                        show_bytes(kind.limit())
+                    )),
+                    BodyFailure::Transport(e) => RegistryError::Transport {
+                        registry: registry.to_owned(),
+                        url: from.to_string(),
+                        detail: describe_transport(&e),
+                    },
+                })?;
+            return Ok(Reply {
+                status,
+                headers,
+                body,
+            });
+        }
     }
 
     /// The `Authorization` header for a request in `scope`, per the registry's scheme.
@@ -476,6 +688,7 @@ impl Client {
         }
         let result = self.ping(registry).await;
         *guard = Some(result.clone());
+        self.confirmed(registry);
         result
     }
 
@@ -483,7 +696,9 @@ impl Client {
         let url = self.url(registry, "/v2/");
         let mut retries = 0;
         loop {
-            let result = self.send(registry, Method::GET, &url, None, None).await;
+            let result = self
+                .send(registry, Method::GET, &url, None, None, BodyKind::Other)
+                .await;
             match result {
                 Ok(reply) if reply.status == 401 => return Ok(scheme_from(&reply.headers)),
                 Ok(reply) if reply.status == 429 || reply.status >= 500 => {
@@ -512,7 +727,50 @@ impl Client {
         let scheme = scheme_from(headers);
         let slot = self.scheme_slot(registry);
         *slot.lock().await = Some(Ok(scheme));
+        self.confirmed(registry);
         self.tokens.invalidate(registry, scope).await;
+    }
+
+    /// Marks the scheme of `registry` as heard from the registry itself in this run.
+    fn confirmed(&self, registry: &str) {
+        self.unconfirmed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(registry);
+    }
+
+    /// The token realm and service to send credentials to: the remembered ones once the
+    /// registry's own challenge (a fresh `GET /v2/`) names the same realm; otherwise the ones it
+    /// names now, which replace the remembered scheme.
+    async fn confirmed_realm(
+        &self,
+        registry: &str,
+        realm: &str,
+        service: Option<&str>,
+    ) -> Result<(String, Option<String>), RegistryError> {
+        let unconfirmed = self
+            .unconfirmed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(registry);
+        if !unconfirmed {
+            return Ok((realm.to_owned(), service.map(str::to_owned)));
+        }
+        let live = self.ping(registry).await?;
+        *self.scheme_slot(registry).lock().await = Some(Ok(live.clone()));
+        self.confirmed(registry);
+        match live {
+            Scheme::Bearer { realm: live, service } => {
+                if live != realm {
+                    tracing::debug!(registry, "cached token realm differs from the registry's challenge: using the registry's");
+                }
+                Ok((live, service))
+            }
+            _ => Err(RegistryError::Credentials {
+                registry: registry.to_owned(),
+                detail: "the registry no longer asks for a bearer token (its auth scheme changed since it was cached); run again".into(),
+            }),
+        }
     }
 
     /// Credentials for `registry`, looked up once per run (a helper may be a process).
@@ -550,12 +808,24 @@ impl Client {
     ) -> Result<Fetched, RegistryError> {
         let credential = self.credential(registry).await?;
         let anonymous = credential.is_none();
+        let (realm, service) = match credential {
+            Some(_) => self.confirmed_realm(registry, realm, service).await?,
+            None => (realm.to_owned(), service.map(str::to_owned)),
+        };
+        let (realm, service) = (realm.as_str(), service.as_deref());
         let mut url = Url::parse(realm).map_err(|_| RegistryError::InvalidResponse {
             registry: registry.to_owned(),
             url: realm.to_owned(),
             detail: "token realm is not a URL".into(),
         })?;
         let insecure = url.scheme() != "https" && !is_loopback(url.host_str().unwrap_or(""));
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(RegistryError::InvalidResponse {
+                registry: registry.to_owned(),
+                url: url.origin().ascii_serialization(),
+                detail: "token realm carries a user name or password".into(),
+            });
+        }
         if credential.is_some() && insecure {
             return Err(RegistryError::Credentials {
                 registry: registry.to_owned(),
@@ -581,7 +851,8 @@ impl Client {
                     if let Some(service) = service {
                         form.push(("service", service));
                     }
-                    self.exchange(registry, self.http.post(url.clone()).form(&form))
+                    let request = self.http.post(url.clone()).form(&form);
+                    self.exchange(registry, request, BodyKind::Token, Redirects::SameOrigin)
                         .await
                 }
                 _ => {
@@ -597,7 +868,8 @@ impl Client {
                     if let Some(header) = credential.as_ref().and_then(Credential::basic_header) {
                         request = request.header(AUTHORIZATION, header);
                     }
-                    self.exchange(registry, request).await
+                    self.exchange(registry, request, BodyKind::Token, Redirects::SameOrigin)
+                        .await
                 }
             };
             let token_url = strip_query(url.as_str());
@@ -631,6 +903,18 @@ impl Client {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// Parses one Tag History API page as the client does (for fuzzing): the entries, or why the
+/// page was refused.
+#[doc(hidden)]
+pub fn fuzz_history_page(body: &[u8]) -> Result<Vec<history::HistoryEntry>, String> {
+    history::parse_history(body).map_err(|problem| match problem {
+        history::Problem::Shape(detail) => detail,
+        history::Problem::Digest(value) => {
+            format!("invalid digest {}", error::truncate(&value, 100))
+        }
+    })
 }
 
 fn retry_after(reply: &Reply) -> Option<Duration> {
@@ -675,6 +959,90 @@ fn status_error(registry: &str, repository: &str, url: &str, reply: &Reply) -> R
 /// A URL without its query (which may carry scopes or grant parameters).
 fn strip_query(url: &str) -> String {
     url.split('?').next().unwrap_or(url).to_owned()
+}
+
+/// Scheme, host and port (the default one when absent) are the same.
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Whether a redirect from `from` to `to` may be followed: never to another scheme than
+/// http(s), never from https to http, never to plain http off loopback (the rule
+/// `--endpoint` applies), never to a URL carrying credentials, and under
+/// [`Redirects::SameOrigin`] never to another origin.
+fn check_redirect(from: &Url, to: &Url, redirects: Redirects) -> Result<(), String> {
+    let target = to.origin().ascii_serialization();
+    let refuse = |why: &str| Err(format!("refused redirect to {target}: {why}"));
+    match to.scheme() {
+        "https" => {}
+        "http" if from.scheme() == "https" => return refuse("downgrade from https to http"),
+        "http" if !is_loopback(to.host_str().unwrap_or("")) => {
+            return refuse("plain http:// is allowed only for loopback hosts");
+        }
+        "http" => {}
+        _ => return refuse("unsupported scheme"),
+    }
+    if !to.username().is_empty() || to.password().is_some() {
+        return refuse("the URL carries a user name or password");
+    }
+    if redirects == Redirects::SameOrigin && !same_origin(from, to) {
+        return refuse("a token request never leaves its origin");
+    }
+    Ok(())
+}
+
+enum BodyFailure {
+    TooLarge,
+    Transport(reqwest::Error),
+}
+
+/// Reads a body chunk by chunk, never holding more than the cap: a successful one over the cap
+/// of `kind` (announced in `Content-Length` or found while streaming) is refused; an error body
+/// or one of [`BodyKind::Other`] is cut at [`ERROR_BODY_LIMIT`].
+async fn read_body(
+    mut response: reqwest::Response,
+    head: bool,
+    kind: BodyKind,
+) -> Result<bytes::Bytes, BodyFailure> {
+    if head {
+        return Ok(bytes::Bytes::new());
+    }
+    let refuse = response.status().is_success() && kind != BodyKind::Other;
+    let limit = if refuse {
+        kind.limit()
+    } else {
+        ERROR_BODY_LIMIT
+    };
+    let announced = response.content_length();
+    if refuse && announced.is_some_and(|n| n > limit as u64) {
+        return Err(BodyFailure::TooLarge);
+    }
+    let mut body = Vec::with_capacity(announced.map_or(0, |n| n.min(limit as u64) as usize));
+    while let Some(chunk) = response.chunk().await.map_err(BodyFailure::Transport)? {
+        let room = limit - body.len();
+        if chunk.len() > room {
+            if refuse {
+                return Err(BodyFailure::TooLarge);
+            }
+            body.extend_from_slice(&chunk[..room]);
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.into())
+}
+
+/// `4 MiB`, `64 KiB`, `12 bytes`.
+fn show_bytes(n: usize) -> String {
+    if n >= 1 << 20 && n % (1 << 20) == 0 {
+        format!("{} MiB", n >> 20)
+    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+        format!("{} KiB", n >> 10)
+    } else {
+        format!("{n} bytes")
+    }
 }
 
 fn describe_transport(e: &reqwest::Error) -> String {
@@ -732,5 +1100,123 @@ mod tests {
             "http://[::1]:5000"
         );
         assert_eq!(Endpoints::default().base_url("ghcr.io"), "https://ghcr.io");
+    }
+
+    #[test]
+    fn endpoints_refuse_userinfo_without_echoing_it() {
+        for spec in [
+            "cgr.dev=http://u:hunter2@127.0.0.1:5000",
+            "cgr.dev=https://hunter2@mirror.example.com/",
+            "cgr.dev=http://:hunter2@127.0.0.1",
+            "cgr.dev=https://u:hunter2@host:notaport",
+            "cgr.dev=https://u:hunter2@@host",
+        ] {
+            let e = Endpoints::default().add(spec).unwrap_err().to_string();
+            assert!(!e.contains("hunter2"), "{spec}: {e}");
+            assert!(e.contains("***@"), "{spec}: {e}");
+        }
+        let e = Endpoints::default()
+            .add("cgr.dev=http://u:hunter2@127.0.0.1:5000")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("must not carry a user name or password"), "{e}");
+        assert!(
+            Endpoints::default()
+                .add("cgr.dev=https://mirror.example.com/?x=1")
+                .is_err()
+        );
+        assert_eq!(
+            redact_userinfo("a=https://host/p@th"),
+            "a=https://host/p@th"
+        );
+    }
+
+    #[test]
+    fn redirects_keep_credentials_at_home() {
+        let url = |s: &str| Url::parse(s).unwrap();
+        let ok = |from: &str, to: &str, r| check_redirect(&url(from), &url(to), r);
+        let any = Redirects::StripAuthAcrossOrigins;
+        let home = Redirects::SameOrigin;
+        assert!(ok("https://a.example/x", "https://cdn.example/y", any).is_ok());
+        assert!(ok("http://127.0.0.1:1/x", "http://127.0.0.1:2/y", any).is_ok());
+        assert!(ok("http://127.0.0.1:1/x", "https://a.example/y", any).is_ok());
+        assert!(ok("http://127.0.0.1:1/x", "http://127.0.0.1:1/y", home).is_ok());
+        assert!(ok("https://a.example/x", "https://a.example:443/y", home).is_ok());
+        for (from, to, r, why) in [
+            (
+                "https://a.example/x",
+                "http://a.example/y",
+                any,
+                "downgrade",
+            ),
+            (
+                "https://127.0.0.1/x",
+                "http://127.0.0.1/y",
+                any,
+                "downgrade",
+            ),
+            (
+                "http://127.0.0.1:1/x",
+                "http://a.example/y",
+                any,
+                "loopback",
+            ),
+            ("https://a.example/x", "ftp://a.example/y", any, "scheme"),
+            (
+                "https://a.example/x",
+                "https://u:p@a.example/y",
+                any,
+                "password",
+            ),
+            (
+                "http://127.0.0.1:1/x",
+                "http://127.0.0.1:2/y",
+                home,
+                "origin",
+            ),
+            (
+                "https://a.example/x",
+                "https://a.example:8443/y",
+                home,
+                "origin",
+            ),
+            ("https://a.example/x", "https://b.example/y", home, "origin"),
+        ] {
+            let e = ok(from, to, r).unwrap_err();
+            assert!(e.contains(why), "{from} -> {to}: {e}");
+            assert!(!e.contains("/y"), "only the origin is named: {e}");
+        }
+        assert!(same_origin(
+            &url("https://a.example/"),
+            &url("https://a.example:443/z")
+        ));
+        assert!(!same_origin(
+            &url("http://a.example/"),
+            &url("https://a.example/")
+        ));
+    }
+
+    #[test]
+    fn body_caps_by_what_the_path_answers() {
+        assert_eq!(
+            BodyKind::of_path("/v2/a/b/_chainguard/history/latest?start=x"),
+            BodyKind::History
+        );
+        assert_eq!(
+            BodyKind::of_path("/v2/a/manifests/latest"),
+            BodyKind::Manifest
+        );
+        assert_eq!(BodyKind::of_path("/v2/a/tags/list?n=10"), BodyKind::Tags);
+        assert_eq!(BodyKind::of_path("/v2/"), BodyKind::Other);
+        assert_eq!(BodyKind::Manifest.limit(), 4 << 20);
+        assert_eq!(BodyKind::Token.limit(), 1 << 20);
+        // A full history page with the longest digests and fractional timestamps fits 4 times.
+        let entry = format!(
+            r#"{{"updateTimestamp":"2024-06-01T12:00:00.123456789+00:00","digest":"sha512:{}"}},"#,
+            "a".repeat(128)
+        );
+        assert!(entry.len() * 1000 * 4 < BodyKind::History.limit());
+        assert_eq!(show_bytes(4 << 20), "4 MiB");
+        assert_eq!(show_bytes(64 << 10), "64 KiB");
     }
 }
