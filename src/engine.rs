@@ -1031,7 +1031,7 @@ fn apply_file(
         String::from_utf8_lossy(before),
         String::from_utf8_lossy(&after),
     );
-    file.diff = crate::diff::unified(&crate::report::display_path(&file.path), &old, &new, false);
+    file.diff = crate::diff::unified(&crate::display::display_path(&file.path), &old, &new, false);
     file.changed = true;
     if mode == PinMode::Write {
         files::replace(&verified, &after).map_err(|e| e.to_string())?;

@@ -18,6 +18,7 @@ pub mod commands;
 pub mod config;
 pub mod diff;
 pub mod digest;
+pub mod display;
 pub mod engine;
 pub mod files;
 pub mod found;
