@@ -88,8 +88,16 @@ impl Cache {
             .join(format!("{}.json", &hash[..32]))
     }
 
+    /// A cache file that is not a regular file (a FIFO, a directory planted there), too large,
+    /// unreadable or not what we wrote is a miss: never an error, never a wait.
     fn read<T: for<'de> Deserialize<'de>>(&self, kind: &str, key: &str) -> Option<T> {
-        let bytes = std::fs::read(self.path(kind, key)).ok()?;
+        let (file, meta) = crate::files::open_regular(&self.path(kind, key)).ok()?;
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).ok()?);
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(file, crate::files::MAX_FILE_SIZE),
+            &mut bytes,
+        )
+        .ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 

@@ -471,3 +471,57 @@ fn a_future_entry_neither_answers_nor_poisons_the_cache() {
         assert!(!r.query.as_deref().unwrap_or("").contains("2998"), "{r:?}");
     }
 }
+
+/// Cache files replaced by a FIFO, a directory or a huge sparse file are misses: the run
+/// neither blocks, nor reads gigabytes, nor fails.
+#[test]
+fn cache_files_that_are_not_ours_are_misses() {
+    let emu = Emulator::start();
+    let h = cooldown_history(&emu);
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), &format!("FROM {PYTHON}:latest\n"));
+    digestpin(dir.path(), &emu)
+        .args(["pin", "--diff"])
+        .assert()
+        .code(1);
+    let cache = dir.path().join(".digestpin-cache");
+    let mut cached = Vec::new();
+    let mut stack = vec![cache.clone()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                cached.push(path);
+            }
+        }
+    }
+    assert!(!cached.is_empty());
+    for (i, path) in cached.iter().enumerate() {
+        std::fs::remove_file(path).unwrap();
+        match i % 3 {
+            0 => {
+                let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+                // SAFETY: a valid NUL-terminated path.
+                assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+            }
+            1 => std::fs::create_dir(path).unwrap(),
+            _ => std::fs::File::create(path)
+                .unwrap()
+                .set_len(3 << 30)
+                .unwrap(),
+        }
+    }
+    let started = std::time::Instant::now();
+    digestpin(dir.path(), &emu)
+        .arg("pin")
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .success();
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(
+        read(&file),
+        format!("FROM {PYTHON}:latest@{}\n", h[2].digest)
+    );
+}
