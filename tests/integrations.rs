@@ -473,6 +473,49 @@ fn action_check_mode_annotates_every_finding_and_fails() {
 }
 
 #[test]
+fn action_upload_sarif_writes_findings_for_code_scanning() {
+    if !have_runner() {
+        return;
+    }
+    let reg = Registry::start();
+    let ws = workspace(&reg);
+    let run = Action::new(&reg, ws.path())
+        .input("mode", "check")
+        .input("upload-sarif", "true")
+        .run();
+    let why = run.dump();
+    assert_eq!(run.conclusion(), "failure", "{why}");
+    let sarif_path = run.output("sarif");
+    assert!(
+        Path::new(sarif_path).starts_with(run.temp.path()),
+        "{sarif_path}\n{why}"
+    );
+    let sarif: Value = serde_json::from_slice(&fs::read(sarif_path).unwrap()).unwrap();
+    assert_eq!(sarif["version"], "2.1.0", "{why}");
+    let rules: Vec<&str> = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ruleId"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["unpinned", "stale", "unpinned"], "{why}");
+    // The upload step runs even though the check failed: it uses the pinned codeql action.
+    let upload = run.step("__step4");
+    assert_eq!(upload["condition"], true, "{why}");
+    assert!(
+        upload["uses"]
+            .as_str()
+            .unwrap()
+            .starts_with("github/codeql-action/upload-sarif@"),
+        "{why}"
+    );
+    // Without the input: no SARIF, no upload.
+    let run = Action::new(&reg, ws.path()).input("mode", "check").run();
+    assert_eq!(run.output("sarif"), "");
+    assert_eq!(run.step("__step4")["condition"], false);
+}
+
+#[test]
 fn action_diff_mode_reports_changes_and_succeeds_without_writing() {
     if !have_runner() {
         return;

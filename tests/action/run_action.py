@@ -138,6 +138,8 @@ class Runner:
 
     def value(self, expr: str):
         expr = expr.strip()
+        if "&&" in expr:
+            return all(self.value(part) for part in expr.split("&&"))
         m = re.fullmatch(r"(.+?)\s*(==|!=)\s*(.+)", expr)
         if m:
             left, right = self.value(m.group(1)), self.value(m.group(3))
@@ -283,7 +285,7 @@ class Runner:
                 raise SystemExit(f"run_action.py: {label}: {e}")
             if "uses" in step:
                 self.out(f"##[skip]{label}: uses: {step['uses']} is not run here")
-                self.results.append({"id": sid, "name": label, "outcome": "skipped", "uses": step["uses"]})
+                self.results.append({"id": sid, "name": label, "outcome": "skipped", "uses": step["uses"], "condition": take})
                 self.steps[sid] = {}
                 continue
             if not take:
