@@ -29,7 +29,7 @@ pub mod registry;
 pub mod report;
 pub mod resolve;
 pub mod rewrite;
-pub mod tags;
+pub mod tag_groups;
 pub mod timespec;
 
 pub use kinds::dockerfile;

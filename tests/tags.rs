@@ -34,7 +34,7 @@ use digestpin::registry::credentials::CredentialStore;
 use digestpin::registry::tags::list_tags_paged;
 use digestpin::registry::{Client, ClientOptions, Endpoints};
 use digestpin::report::{tags_json, tags_markdown, tags_text};
-use digestpin::tags::{self, TagGroup, TagsError};
+use digestpin::tag_groups::{self as tags, TagGroup, TagsError};
 use emulator::{Emulator, Entry, Fault, Kind};
 use jiff::{SignedDuration, Timestamp};
 use registry::{ImageKind, Registry};
@@ -163,12 +163,25 @@ fn reference(text: &str) -> Reference {
     Reference::parse(text).unwrap()
 }
 
-type Renderer = fn(&[TagGroup], &mut dyn std::io::Write) -> std::io::Result<()>;
+type Renderer = fn(&[TagGroup], jiff::Timestamp, &mut dyn std::io::Write) -> std::io::Result<()>;
 
 fn render(groups: &[TagGroup], f: Renderer) -> String {
+    render_at(groups, now(), f)
+}
+
+fn render_at(groups: &[TagGroup], now: jiff::Timestamp, f: Renderer) -> String {
     let mut out = Vec::new();
-    f(groups, &mut out).unwrap();
+    f(groups, now, &mut out).unwrap();
     String::from_utf8(out).unwrap()
+}
+
+/// JSON has no "now": its dates are RFC 3339.
+fn json(
+    groups: &[TagGroup],
+    _now: jiff::Timestamp,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    tags_json(groups, out)
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -231,13 +244,18 @@ fn thirty_tags_in_six_rows_across_three_pages_match_the_golden_tables() {
 
     assert_eq!(groups.len(), 6);
     assert_eq!(groups.iter().map(|g| g.tags.len()).sum::<usize>(), 30);
-    assert_eq!(groups, tags::group(resolved, now()));
-    let rows: Vec<(&str, &str)> = groups
+    assert_eq!(groups, tags::group(resolved));
+    let rows: Vec<(&str, String)> = groups
         .iter()
-        .map(|g| (g.tags[0].as_str(), g.last_changed_text.as_deref().unwrap()))
+        .map(|g| {
+            let date = digestpin::report::human_date(g.last_changed.unwrap(), now());
+            (g.tags[0].as_str(), date)
+        })
         .collect();
     assert_eq!(
-        rows,
+        rows.iter()
+            .map(|(t, d)| (*t, d.as_str()))
+            .collect::<Vec<_>>(),
         [
             ("1-dev", "January 9th"),
             ("1", "January 9th"),
@@ -259,7 +277,7 @@ fn thirty_tags_in_six_rows_across_three_pages_match_the_golden_tables() {
 
     assert_golden("expected.md", &render(&groups, tags_markdown));
     assert_golden("expected.txt", &render(&groups, tags_text));
-    assert_golden("expected.json", &render(&groups, tags_json));
+    assert_golden("expected.json", &render(&groups, json));
 
     // Three pages of ten, each page asked for exactly once, then one request per tag.
     let pages: Vec<Option<String>> = emu
@@ -295,7 +313,7 @@ fn a_registry_paging_on_its_own_with_absolute_links_is_followed_to_the_end() {
     let front = Front::start(&emu.url(), 10, Vec::new());
     let client = client_for(&front.url);
     let groups = block_on(tags::tag_groups(&client, &reference(IMAGE), None, 4, now())).unwrap();
-    assert_eq!(groups, tags::group(resolved, now()));
+    assert_eq!(groups, tags::group(resolved));
     assert_eq!(counts(&emu), expected_counts(3, 30));
     let log = front.log();
     let lists: Vec<&String> = log.iter().filter(|p| p.contains("/tags/list")).collect();
@@ -502,11 +520,7 @@ fn docker_registry_tags_sharing_a_manifest_form_one_row() {
     ))
     .unwrap();
     assert_eq!(rows_of(&groups), expected);
-    assert!(
-        groups
-            .iter()
-            .all(|g| g.last_changed.is_none() && g.last_changed_text.is_none())
-    );
+    assert!(groups.iter().all(|g| g.last_changed.is_none()));
 
     // distribution 2.8 ignores `n` on tags/list: everything in one page (in no order), no Link.
     let before = client.request_count();
@@ -610,13 +624,13 @@ fn stdout_of(output: &std::process::Output) -> String {
 fn cli_prints_the_grouped_table_in_every_format_across_three_pages() {
     let emu = Emulator::start();
     let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap();
-    let groups = tags::group(seed(&emu, now), now);
+    let groups = tags::group(seed(&emu, now));
     let front = Front::start(&emu.url(), 10, Vec::new());
 
     let formats: [(&str, Renderer); 3] = [
         ("markdown", tags_markdown),
         ("text", tags_text),
-        ("json", tags_json),
+        ("json", json),
     ];
     for (format, renderer) in formats {
         emu.clear_requests();
@@ -627,14 +641,17 @@ fn cli_prints_the_grouped_table_in_every_format_across_three_pages() {
             .stderr("");
         assert_eq!(
             stdout_of(out.get_output()),
-            render(&groups, renderer),
+            render_at(&groups, now, renderer),
             "{format}"
         );
         assert_eq!(counts(&emu), expected_counts(3, 30), "{format}");
     }
     // The default is the terminal table.
     let out = digestpin(&front.url).arg(IMAGE).assert().success();
-    assert_eq!(stdout_of(out.get_output()), render(&groups, tags_text));
+    assert_eq!(
+        stdout_of(out.get_output()),
+        render_at(&groups, now, tags_text)
+    );
 }
 
 #[test]

@@ -24,7 +24,7 @@ pub fn tags(args: TagsArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Res
     let now = jiff::Timestamp::now();
     let filter = args.filter.as_ref();
     if let Some(tag) = &args.pin {
-        let pinned = crate::tags::pin_tag(&client, &reference, tag, filter, now);
+        let pinned = crate::tag_groups::pin_tag(&client, &reference, tag, filter, now);
         return match runtime.block_on(pinned) {
             Ok(line) => {
                 writeln!(out, "{line}")?;
@@ -34,15 +34,15 @@ pub fn tags(args: TagsArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Res
         };
     }
     let jobs = usize::from(args.net.jobs);
-    let groups = crate::tags::tag_groups(&client, &reference, filter, jobs, now);
+    let groups = crate::tag_groups::tag_groups(&client, &reference, filter, jobs, now);
     let groups = match runtime.block_on(groups) {
         Ok(groups) => groups,
         Err(e) => return failed(err, None, e),
     };
     match args.format {
-        TagsFormat::Text => report::tags_text(&groups, out)?,
+        TagsFormat::Text => report::tags_text(&groups, now, out)?,
         TagsFormat::Json => report::tags_json(&groups, out)?,
-        TagsFormat::Markdown => report::tags_markdown(&groups, out)?,
+        TagsFormat::Markdown => report::tags_markdown(&groups, now, out)?,
     }
     Ok(ExitStatus::Success)
 }

@@ -14,6 +14,7 @@ use crate::found::{FoundRef, RefState};
 use crate::reference::Reference;
 use crate::registry::history::HistoryEntry;
 use crate::resolve::TimeSource;
+use crate::tag_groups::TagGroup;
 
 #[derive(Serialize)]
 struct ListDoc<'a> {
@@ -403,5 +404,53 @@ mod tests {
                 String::from_utf8(whole).unwrap()
             );
         }
+    }
+}
+
+#[derive(Serialize)]
+struct JsonGroup<'a> {
+    digest: &'a str,
+    last_changed: Option<String>,
+    tags: &'a [String],
+}
+
+/// `[{"digest": "sha256:…", "last_changed": RFC 3339 or null, "tags": […]}]`, rows in order.
+pub fn tags_json(groups: &[TagGroup], out: &mut dyn Write) -> io::Result<()> {
+    let doc: Vec<JsonGroup<'_>> = groups
+        .iter()
+        .map(|g| JsonGroup {
+            digest: g.digest.as_str(),
+            last_changed: g.last_changed.map(|t| t.to_string()),
+            tags: &g.tags,
+        })
+        .collect();
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
+
+#[cfg(test)]
+mod tags_tests {
+    use super::*;
+    use crate::report::tag_rows::row;
+
+    #[test]
+    fn json_is_an_array_of_rows() {
+        let mut g = row(
+            &["1", "latest"],
+            "June 1st",
+            "sha256:2222222222222222222222222222222222222222222222222222222222222222",
+        );
+        g.last_changed = Some("2024-06-01T12:00:00.5Z".parse().unwrap());
+        let mut out = Vec::new();
+        tags_json(&[g], &mut out).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!([{
+                "digest": "sha256:2222222222222222222222222222222222222222222222222222222222222222",
+                "last_changed": "2024-06-01T12:00:00.5Z",
+                "tags": ["1", "latest"],
+            }])
+        );
     }
 }

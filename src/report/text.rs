@@ -3,11 +3,14 @@
 
 use std::io::{self, Write};
 
-use super::{display_path, escape_text};
+use jiff::Timestamp;
+
+use super::{display_path, escape_text, last_changed};
 use crate::diff::colorize;
 use crate::engine::{FileError, FilePlan, FileScan, PinMode, PinReport, Status, Tally};
 use crate::found::RefState;
 use crate::registry::history::HistoryEntry;
+use crate::tag_groups::TagGroup;
 
 fn file_error(err: &mut dyn Write, path: &str, error: &FileError) -> io::Result<()> {
     let message = escape_text(&error.message);
@@ -267,4 +270,67 @@ pub fn history_text(entries: &[HistoryEntry], out: &mut dyn Write) -> io::Result
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+/// A terminal table: `LAST CHANGED  DIGEST  TAGS`, the full digest, tags last so a long list
+/// never pushes the other columns about.
+pub fn tags_text(groups: &[TagGroup], now: Timestamp, out: &mut dyn Write) -> io::Result<()> {
+    let header = "LAST CHANGED";
+    let width = groups
+        .iter()
+        .map(|g| last_changed(g, now).len())
+        .chain([header.len()])
+        .max()
+        .unwrap_or(header.len());
+    let digest_width = groups
+        .iter()
+        .map(|g| g.digest.as_str().len())
+        .chain(["DIGEST".len()])
+        .max()
+        .unwrap_or(0);
+    writeln!(out, "{header:<width$}  {:<digest_width$}  TAGS", "DIGEST")?;
+    for g in groups {
+        let date = last_changed(g, now);
+        writeln!(
+            out,
+            "{date:<width$}  {:<digest_width$}  {}",
+            g.digest.as_str(),
+            g.tags.join(" ")
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tags_tests {
+    use super::*;
+    use crate::report::tag_rows::{NOW, row};
+
+    #[test]
+    fn text_puts_tags_last_and_aligns_the_rest() {
+        let mut undated = row(
+            &["a"],
+            "",
+            "sha256:1111111111111111111111111111111111111111111111111111111111111111",
+        );
+        undated.last_changed = None;
+        let groups = [
+            row(
+                &["1", "latest"],
+                "December 28th, 2023",
+                "sha256:2222222222222222222222222222222222222222222222222222222222222222",
+            ),
+            undated,
+        ];
+        let mut out = Vec::new();
+        tags_text(&groups, NOW.parse().unwrap(), &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\
+LAST CHANGED         DIGEST                                                                   TAGS
+December 28th, 2023  sha256:2222222222222222222222222222222222222222222222222222222222222222  1 latest
+unknown              sha256:1111111111111111111111111111111111111111111111111111111111111111  a
+"
+        );
+    }
 }

@@ -15,16 +15,17 @@
 //!   deliberate order (`1` `1.77` `1.77.0` `latest`); their other rows are in no order at all.
 //!
 //! A row's "last changed" is the earliest time one of its tags moved to the digest — when that
-//! image was published; a later re-tag onto the same image does not make it newer. It reads
-//! like the seeds (`March 22nd`, UTC), with the year added when it is not the current year
-//! (`December 28th, 2023`), since the seeds only ever show the current year.
+//! image was published; a later re-tag onto the same image does not make it newer. How it
+//! reads (`March 22nd`) is the renderers' business ([`crate::report::human_date`]).
+//!
+//! The registry's `tags/list` API is in [`crate::registry::tags`]; the tables are rendered by
+//! [`crate::report`] (text, JSON, Markdown), like every other command's output.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
 
 use futures_util::stream::{self, StreamExt};
 use jiff::Timestamp;
-use jiff::tz::TimeZone;
 
 use crate::digest::Digest;
 use crate::reference::Reference;
@@ -39,9 +40,6 @@ pub struct TagGroup {
     /// When the digest was published: the earliest time one of the tags moved to it (cgr.dev);
     /// `None` where the registry keeps no tag history.
     pub last_changed: Option<Timestamp>,
-    /// `last_changed` as the seed pages write it: `March 22nd` (`December 28th, 2023` when not
-    /// in the current year), in UTC.
-    pub last_changed_text: Option<String>,
     /// In display order (see the module docs).
     pub tags: Vec<String>,
 }
@@ -272,11 +270,11 @@ async fn resolve_tags(
             others,
         });
     }
-    Ok(group(resolved, now))
+    Ok(group(resolved))
 }
 
 /// Groups `(tag, digest, when the tag moved to it)` by digest, in display order.
-pub fn group(resolved: Vec<(String, Digest, Option<Timestamp>)>, now: Timestamp) -> Vec<TagGroup> {
+pub fn group(resolved: Vec<(String, Digest, Option<Timestamp>)>) -> Vec<TagGroup> {
     let mut by_digest: HashMap<Digest, (Vec<String>, Option<Timestamp>)> = HashMap::new();
     for (tag, digest, at) in resolved {
         let (tags, earliest) = by_digest.entry(digest).or_default();
@@ -293,7 +291,6 @@ pub fn group(resolved: Vec<(String, Digest, Option<Timestamp>)>, now: Timestamp)
             TagGroup {
                 digest,
                 last_changed,
-                last_changed_text: last_changed.map(|t| human_date(t, now)),
                 tags,
             }
         })
@@ -308,26 +305,6 @@ pub fn group(resolved: Vec<(String, Digest, Option<Timestamp>)>, now: Timestamp)
         newest_first.then_with(|| a.digest.cmp(&b.digest))
     });
     groups
-}
-
-/// `March 22nd` in UTC; `December 28th, 2023` when the year is not `now`'s.
-pub fn human_date(at: Timestamp, now: Timestamp) -> String {
-    let date = at.to_zoned(TimeZone::UTC);
-    let this_year = now.to_zoned(TimeZone::UTC).year();
-    let day = date.day();
-    let suffix = match (day % 10, day % 100) {
-        (_, 11..=13) => "th",
-        (1, _) => "st",
-        (2, _) => "nd",
-        (3, _) => "rd",
-        _ => "th",
-    };
-    let month = date.strftime("%B");
-    if date.year() == this_year {
-        format!("{month} {day}{suffix}")
-    } else {
-        format!("{month} {day}{suffix}, {}", date.year())
-    }
 }
 
 /// The order of tags within a row (see the module docs).
@@ -475,29 +452,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn dates_read_like_the_seeds() {
-        let now: Timestamp = "2024-06-03T00:46:08Z".parse().unwrap();
-        let cases = [
-            ("2024-03-22T00:34:55Z", "March 22nd"),
-            ("2024-06-01T23:59:59Z", "June 1st"),
-            ("2024-05-31T10:00:00+02:00", "May 31st"),
-            ("2024-04-13T00:00:00Z", "April 13th"),
-            ("2024-04-02T00:00:00Z", "April 2nd"),
-            ("2024-04-03T00:00:00Z", "April 3rd"),
-            ("2024-04-11T00:00:00Z", "April 11th"),
-            ("2024-04-12T00:00:00Z", "April 12th"),
-            ("2024-04-13T00:00:00Z", "April 13th"),
-            ("2024-04-21T00:00:00Z", "April 21st"),
-            ("2024-04-23T00:00:00Z", "April 23rd"),
-            ("2024-01-01T00:30:00+01:00", "December 31st, 2023"),
-            ("2023-12-28T02:00:00Z", "December 28th, 2023"),
-        ];
-        for (at, want) in cases {
-            assert_eq!(human_date(at.parse().unwrap(), now), want, "{at}");
-        }
-    }
-
     fn digest(n: u8) -> Digest {
         Digest::parse(&format!("sha256:{}", format!("{n:02x}").repeat(32))).unwrap()
     }
@@ -506,20 +460,20 @@ mod tests {
     fn rows_newest_first_dated_before_undated_then_by_digest() {
         let now: Timestamp = "2024-06-03T00:00:00Z".parse().unwrap();
         let at = |s: &str| Some(s.parse::<Timestamp>().unwrap());
-        let groups = group(
-            vec![
-                ("b".into(), digest(2), None),
-                ("old".into(), digest(3), at("2024-05-01T00:00:00Z")),
-                ("a".into(), digest(1), None),
-                ("latest".into(), digest(4), at("2024-06-01T10:00:00Z")),
-                ("1".into(), digest(4), at("2024-05-31T10:00:00Z")),
-                ("new".into(), digest(5), at("2024-06-02T00:00:00Z")),
-            ],
-            now,
-        );
+        let groups = group(vec![
+            ("b".into(), digest(2), None),
+            ("old".into(), digest(3), at("2024-05-01T00:00:00Z")),
+            ("a".into(), digest(1), None),
+            ("latest".into(), digest(4), at("2024-06-01T10:00:00Z")),
+            ("1".into(), digest(4), at("2024-05-31T10:00:00Z")),
+            ("new".into(), digest(5), at("2024-06-02T00:00:00Z")),
+        ]);
         let rows: Vec<(Vec<String>, Option<String>)> = groups
             .iter()
-            .map(|g| (g.tags.clone(), g.last_changed_text.clone()))
+            .map(|g| {
+                let date = g.last_changed.map(|t| crate::report::human_date(t, now));
+                (g.tags.clone(), date)
+            })
             .collect();
         assert_eq!(
             rows,
@@ -544,7 +498,6 @@ mod tests {
         let groups = vec![TagGroup {
             digest: digest(7),
             last_changed: None,
-            last_changed_text: None,
             tags: vec!["1".into(), "latest".into()],
         }];
         assert_eq!(

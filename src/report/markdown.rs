@@ -1,14 +1,12 @@
-//! `digestpin tags` output: the seed pages' Markdown table, a terminal table, and JSON.
-//! Rows and tags are rendered in the order given ([`crate::tags`] decides it).
+//! Markdown: the `tags` table exactly as Chainguard's image pages print it (the seeds' "Tags
+//! History").
 
 use std::io::{self, Write};
 
-use serde::Serialize;
+use jiff::Timestamp;
 
-use crate::tags::TagGroup;
-
-/// What the date columns say when the registry keeps no tag history.
-const UNKNOWN: &str = "unknown";
+use super::last_changed;
+use crate::tag_groups::TagGroup;
 
 /// The seed pages' table, byte for byte in their layout: each cell padded to its column's
 /// widest, one space inside each bar, every tag in backticks after a space.
@@ -18,14 +16,14 @@ const UNKNOWN: &str = "unknown";
 /// |-------------------------------|--------------|---------------------------------------------------------------------------|
 /// |  `1` `1.77` `1.77.0` `latest` | March 22nd   | `sha256:72bc1c12c021490164a7c20efc17ae14249559c2550edbb00c1583584ef55751` |
 /// ```
-pub fn tags_markdown(groups: &[TagGroup], out: &mut dyn Write) -> io::Result<()> {
+pub fn tags_markdown(groups: &[TagGroup], now: Timestamp, out: &mut dyn Write) -> io::Result<()> {
     let header = ["Tag (s)", "Last Changed", "Digest"];
     let rows: Vec<[String; 3]> = groups
         .iter()
         .map(|g| {
             [
                 g.tags.iter().map(|t| format!(" `{t}`")).collect(),
-                g.last_changed_text.as_deref().unwrap_or(UNKNOWN).to_owned(),
+                last_changed(g, now),
                 format!("`{}`", g.digest),
             ]
         })
@@ -53,73 +51,14 @@ pub fn tags_markdown(groups: &[TagGroup], out: &mut dyn Write) -> io::Result<()>
     Ok(())
 }
 
-/// A terminal table: `LAST CHANGED  DIGEST  TAGS`, the full digest, tags last so a long list
-/// never pushes the other columns about.
-pub fn tags_text(groups: &[TagGroup], out: &mut dyn Write) -> io::Result<()> {
-    let header = "LAST CHANGED";
-    let width = groups
-        .iter()
-        .map(|g| g.last_changed_text.as_deref().unwrap_or(UNKNOWN).len())
-        .chain([header.len()])
-        .max()
-        .unwrap_or(header.len());
-    let digest_width = groups
-        .iter()
-        .map(|g| g.digest.as_str().len())
-        .chain(["DIGEST".len()])
-        .max()
-        .unwrap_or(0);
-    writeln!(out, "{header:<width$}  {:<digest_width$}  TAGS", "DIGEST")?;
-    for g in groups {
-        let date = g.last_changed_text.as_deref().unwrap_or(UNKNOWN);
-        writeln!(
-            out,
-            "{date:<width$}  {:<digest_width$}  {}",
-            g.digest.as_str(),
-            g.tags.join(" ")
-        )?;
-    }
-    Ok(())
-}
-
-#[derive(Serialize)]
-struct JsonGroup<'a> {
-    digest: &'a str,
-    last_changed: Option<String>,
-    tags: &'a [String],
-}
-
-/// `[{"digest": "sha256:…", "last_changed": RFC 3339 or null, "tags": […]}]`, rows in order.
-pub fn tags_json(groups: &[TagGroup], out: &mut dyn Write) -> io::Result<()> {
-    let doc: Vec<JsonGroup<'_>> = groups
-        .iter()
-        .map(|g| JsonGroup {
-            digest: g.digest.as_str(),
-            last_changed: g.last_changed.map(|t| t.to_string()),
-            tags: &g.tags,
-        })
-        .collect();
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
-    writeln!(out)
-}
-
 #[cfg(test)]
-mod tests {
+mod tags_tests {
     use super::*;
-    use crate::digest::Digest;
-
-    fn row(tags: &[&str], date: &str, digest: &str) -> TagGroup {
-        TagGroup {
-            digest: Digest::parse(digest).unwrap(),
-            last_changed: None,
-            last_changed_text: Some(date.to_owned()),
-            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
-        }
-    }
+    use crate::report::tag_rows::{NOW, row};
 
     fn markdown(groups: &[TagGroup]) -> String {
         let mut out = Vec::new();
-        tags_markdown(groups, &mut out).unwrap();
+        tags_markdown(groups, NOW.parse().unwrap(), &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -209,54 +148,5 @@ mod tests {
             checked += 1;
         }
         assert_eq!(checked, 5, "the five tables of seeds 000-002");
-    }
-
-    #[test]
-    fn text_puts_tags_last_and_aligns_the_rest() {
-        let mut undated = row(
-            &["a"],
-            "",
-            "sha256:1111111111111111111111111111111111111111111111111111111111111111",
-        );
-        undated.last_changed_text = None;
-        let groups = [
-            row(
-                &["1", "latest"],
-                "December 28th, 2023",
-                "sha256:2222222222222222222222222222222222222222222222222222222222222222",
-            ),
-            undated,
-        ];
-        let mut out = Vec::new();
-        tags_text(&groups, &mut out).unwrap();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "\
-LAST CHANGED         DIGEST                                                                   TAGS
-December 28th, 2023  sha256:2222222222222222222222222222222222222222222222222222222222222222  1 latest
-unknown              sha256:1111111111111111111111111111111111111111111111111111111111111111  a
-"
-        );
-    }
-
-    #[test]
-    fn json_is_an_array_of_rows() {
-        let mut g = row(
-            &["1", "latest"],
-            "June 1st",
-            "sha256:2222222222222222222222222222222222222222222222222222222222222222",
-        );
-        g.last_changed = Some("2024-06-01T12:00:00.5Z".parse().unwrap());
-        let mut out = Vec::new();
-        tags_json(&[g], &mut out).unwrap();
-        let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(
-            value,
-            serde_json::json!([{
-                "digest": "sha256:2222222222222222222222222222222222222222222222222222222222222222",
-                "last_changed": "2024-06-01T12:00:00.5Z",
-                "tags": ["1", "latest"],
-            }])
-        );
     }
 }
