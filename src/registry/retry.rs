@@ -236,6 +236,57 @@ mod tests {
         assert_eq!(parse_retry_after("-1", now), None);
     }
 
+    #[test]
+    fn statuses_are_classified_with_their_retry_after() {
+        let reply = |code: u16, retry_after: Option<&str>| {
+            let mut headers = reqwest::header::HeaderMap::new();
+            if let Some(value) = retry_after {
+                headers.insert(RETRY_AFTER, value.parse().unwrap());
+            }
+            Reply {
+                status: code,
+                headers,
+                body: Default::default(),
+            }
+        };
+        let wait = |failure: Failure| match failure {
+            Failure::Transient { retry_after, .. } => Some(retry_after),
+            Failure::Permanent(_) => None,
+        };
+        let r = reply(429, Some("2"));
+        assert_eq!(
+            wait(Failure::status(&r, status(429))),
+            Some(Some(Duration::from_secs(2)))
+        );
+        let r = reply(503, Some("Wed, 21 Oct 2015 07:28:00 GMT"));
+        assert_eq!(
+            wait(Failure::status(&r, status(503))),
+            Some(Some(Duration::ZERO)),
+            "a date in the past"
+        );
+        let r = reply(500, Some("soon"));
+        assert_eq!(wait(Failure::status(&r, status(500))), Some(None));
+        for code in [400, 401, 403, 404, 405] {
+            let r = reply(code, Some("1"));
+            assert_eq!(wait(Failure::status(&r, status(code))), None, "{code}");
+        }
+        let too_large = RegistryError::InvalidResponse {
+            registry: "r".into(),
+            url: "u".into(),
+            detail: "manifest larger than 4 MiB: refused".into(),
+        };
+        assert!(
+            wait(Failure::of(too_large)).is_none(),
+            "a body over its cap"
+        );
+        let digest = RegistryError::InvalidDigest {
+            registry: "r".into(),
+            url: "u".into(),
+            value: "sha256:x".into(),
+        };
+        assert!(wait(Failure::of(digest)).is_none(), "an invalid digest");
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn one_budget_for_every_kind_of_transient_failure() {
         let calls = Cell::new(0);
