@@ -124,6 +124,14 @@ impl RetryPolicy {
                 Err(Failure::Transient { error, retry_after }) => (error, retry_after),
             };
             let Some(wait) = self.delay(retries, retry_after) else {
+                // The budget is spent, or the server asks for a wait longer than the cap.
+                tracing::debug!(
+                    url = %url,
+                    attempts = retries + 1,
+                    retry_after_s = retry_after.map(|d| d.as_secs()),
+                    why = %error,
+                    "giving up"
+                );
                 return Err(*error);
             };
             retries += 1;
