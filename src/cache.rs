@@ -11,7 +11,6 @@
 //! concurrent runs never see a torn file; anything unreadable or invalid is a cache miss.
 //! File I/O happens before and after resolution, never on the async runtime.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -20,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
+use crate::registry::auth::AuthRecord;
 use crate::registry::history::HistoryEntry;
 
 /// A complete span of one tag's history: every entry published in `[from, until]`.
@@ -30,19 +30,6 @@ pub struct HistoryRecord {
     /// `None`: from the beginning of the history.
     pub from: Option<Timestamp>,
     pub until: Timestamp,
-}
-
-/// A registry's auth scheme and its anonymous tokens, as the client exports them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuthRecord {
-    /// `anonymous`, `basic` or `bearer`.
-    pub scheme: String,
-    pub realm: Option<String>,
-    pub service: Option<String>,
-    /// When this scheme was learned (seconds since the epoch); trusted for a day.
-    pub learned_at: i64,
-    /// scope → (token, expiry in seconds since the epoch).
-    pub tokens: BTreeMap<String, (String, i64)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -201,7 +188,10 @@ impl Cache {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+    use crate::registry::auth::Scope;
 
     #[test]
     fn history_round_trip_and_corruption_is_a_miss() {
@@ -248,18 +238,18 @@ mod tests {
             learned_at: now.as_second(),
             tokens: BTreeMap::new(),
         };
-        auth.tokens.insert(
-            "repository:a:pull".into(),
-            ("t1".into(), now.as_second() + 300),
-        );
-        auth.tokens.insert(
-            "repository:b:pull".into(),
-            ("t2".into(), now.as_second() - 1),
-        );
+        auth.tokens
+            .insert(Scope::pull("a"), ("t1".into(), now.as_second() + 300));
+        auth.tokens
+            .insert(Scope::pull("b"), ("t2".into(), now.as_second() - 1));
         cache.store_auth("cgr.dev", &auth);
         let loaded = cache.auth("cgr.dev", now).unwrap();
         assert_eq!(
-            loaded.tokens.keys().collect::<Vec<_>>(),
+            loaded
+                .tokens
+                .keys()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
             ["repository:a:pull"]
         );
         let tomorrow = Timestamp::from_second(now.as_second() + 90_000).unwrap();
@@ -272,14 +262,50 @@ mod tests {
             assert_eq!(cache.auth("cgr.dev", now), None, "{learned_at}");
         }
         auth.tokens
-            .insert("repository:c:pull".into(), ("t3".into(), i64::MAX));
+            .insert(Scope::pull("c"), ("t3".into(), i64::MAX));
         auth.tokens
-            .insert("repository:d:pull".into(), ("t4".into(), i64::MIN));
+            .insert(Scope::pull("d"), ("t4".into(), i64::MIN));
         cache.store_auth("cgr.dev", &auth);
         let loaded = cache.auth("cgr.dev", now).unwrap();
         assert_eq!(
-            loaded.tokens.keys().collect::<Vec<_>>(),
+            loaded
+                .tokens
+                .keys()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
             ["repository:a:pull", "repository:c:pull"]
+        );
+    }
+
+    #[test]
+    fn auth_files_of_another_shape_are_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path().to_path_buf());
+        let now: Timestamp = "2024-06-01T12:00:00Z".parse().unwrap();
+        let path = cache.path("auth", "cgr.dev");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let learned = now.as_second();
+        for body in [
+            "not json".to_owned(),
+            format!(
+                r#"{{"key":"cgr.dev","auth":{{"scheme":"bearer","realm":"r","service":null,"learned_at":{learned},"tokens":{{"a:pull":["t",{}]}}}}}}"#,
+                learned + 300
+            ),
+            r#"{"key":"cgr.dev","auth":{"scheme":"bearer"}}"#.to_owned(),
+        ] {
+            std::fs::write(&path, body.as_bytes()).unwrap();
+            assert_eq!(cache.auth("cgr.dev", now), None, "{body}");
+        }
+        // The format written before the scope became a type still reads.
+        let old = format!(
+            r#"{{"key":"cgr.dev","auth":{{"scheme":"bearer","realm":"r","service":"s","learned_at":{learned},"tokens":{{"repository:a/b:pull":["t",{}]}}}}}}"#,
+            learned + 300
+        );
+        std::fs::write(&path, old.as_bytes()).unwrap();
+        let loaded = cache.auth("cgr.dev", now).unwrap();
+        assert_eq!(
+            loaded.tokens.get(&Scope::pull("a/b")),
+            Some(&("t".to_owned(), learned + 300))
         );
     }
 }

@@ -1,13 +1,78 @@
-//! Registry authentication: `WWW-Authenticate` challenges and the token cache.
+//! Registry authentication: `WWW-Authenticate` challenges, the token cache, and the
+//! [`AuthRecord`] the client exports about a registry (and is seeded with on the next run; the
+//! on-disk cache only stores it).
 //!
 //! A challenge is parsed properly (RFC 7235 auth-params; quoted values may hold commas and
 //! escaped quotes; several challenges may share one header). Bearer tokens are cached per
 //! (registry, scope) until they expire (60 s when the server does not say); cgr.dev scopes are
 //! one repository, so a token is never reused across repositories.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// What a token grants: pull access to one repository. Its string form,
+/// `repository:NAME:pull`, exists only on the wire (the token request) and in the cache file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scope {
+    pub repository: String,
+}
+
+impl Scope {
+    pub fn pull(repository: &str) -> Scope {
+        Scope {
+            repository: repository.to_owned(),
+        }
+    }
+
+    /// Reads the string form back (from a cache file); anything else is `None`.
+    pub fn parse(text: &str) -> Option<Scope> {
+        let repository = text.strip_prefix("repository:")?.strip_suffix(":pull")?;
+        (!repository.is_empty() && !repository.contains(':')).then(|| Scope::pull(repository))
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "repository:{}:pull", self.repository)
+    }
+}
+
+impl serde::Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Scope {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Scope, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Scope::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("not a pull scope: {text:?}")))
+    }
+}
+
+/// Where a token is kept: one per (registry, scope).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TokenKey {
+    pub registry: String,
+    pub scope: Scope,
+}
+
+/// A registry's auth scheme and its anonymous tokens, as the client exports them (and is
+/// seeded with by a later run). The cache stores it as it is handed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuthRecord {
+    /// `anonymous`, `basic` or `bearer`.
+    pub scheme: String,
+    pub realm: Option<String>,
+    pub service: Option<String>,
+    /// When this scheme was learned (seconds since the epoch); trusted for a day.
+    pub learned_at: i64,
+    /// scope → (token, expiry in seconds since the epoch).
+    pub tokens: BTreeMap<Scope, (String, i64)>,
+}
 
 /// One parsed challenge, e.g. `Bearer realm="…",service="…",scope="…"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,14 +227,17 @@ type Slot = Arc<tokio::sync::Mutex<Option<Cached>>>;
 
 #[derive(Default)]
 pub struct TokenCache {
-    slots: Mutex<HashMap<(String, String), Slot>>,
+    slots: Mutex<HashMap<TokenKey, Slot>>,
 }
 
 impl TokenCache {
-    fn slot(&self, registry: &str, scope: &str) -> Slot {
+    fn slot(&self, registry: &str, scope: &Scope) -> Slot {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots
-            .entry((registry.to_owned(), scope.to_owned()))
+            .entry(TokenKey {
+                registry: registry.to_owned(),
+                scope: scope.clone(),
+            })
             .or_default()
             .clone()
     }
@@ -178,7 +246,7 @@ impl TokenCache {
     pub async fn get_or_fetch<F, Fut, E>(
         &self,
         registry: &str,
-        scope: &str,
+        scope: &Scope,
         fetch: F,
     ) -> Result<String, E>
     where
@@ -205,7 +273,7 @@ impl TokenCache {
     }
 
     /// Adds a token remembered from an earlier run (anonymous, valid for `ttl` more).
-    pub fn seed(&self, registry: &str, scope: &str, token: String, ttl: Duration) {
+    pub fn seed(&self, registry: &str, scope: &Scope, token: String, ttl: Duration) {
         let slot = self.slot(registry, scope);
         if let Ok(mut guard) = slot.try_lock() {
             *guard = Some(Cached {
@@ -217,13 +285,13 @@ impl TokenCache {
     }
 
     /// The unexpired anonymous tokens of `registry`: (scope, token, time left).
-    pub fn anonymous_tokens(&self, registry: &str) -> Vec<(String, String, Duration)> {
+    pub fn anonymous_tokens(&self, registry: &str) -> Vec<(Scope, String, Duration)> {
         let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         slots
             .iter()
-            .filter(|((r, _), _)| r == registry)
-            .filter_map(|((_, scope), slot)| {
+            .filter(|(key, _)| key.registry == registry)
+            .filter_map(|(TokenKey { scope, .. }, slot)| {
                 let guard = slot.try_lock().ok()?;
                 let cached = guard.as_ref()?;
                 (cached.anonymous && cached.expires > now)
@@ -233,7 +301,7 @@ impl TokenCache {
     }
 
     /// Forgets a token the registry rejected.
-    pub async fn invalidate(&self, registry: &str, scope: &str) {
+    pub async fn invalidate(&self, registry: &str, scope: &Scope) {
         let slot = self.slot(registry, scope);
         *slot.lock().await = None;
     }
@@ -285,6 +353,31 @@ mod tests {
         }
         let c = parse_challenges("Bearer é realm=\"x\"");
         assert_eq!(c[0].param("realm"), Some("x"));
+    }
+
+    #[test]
+    fn scope_string_form_round_trips_and_refuses_anything_else() {
+        let scope = Scope::pull("chainguard/go");
+        assert_eq!(scope.to_string(), "repository:chainguard/go:pull");
+        assert_eq!(Scope::parse(&scope.to_string()), Some(scope));
+        for bad in [
+            "",
+            "repository::pull",
+            "repository:a:push",
+            "repository:a:b:pull",
+            "registry:catalog:*",
+            "chainguard/go",
+        ] {
+            assert_eq!(Scope::parse(bad), None, "{bad:?}");
+        }
+        let record: Result<AuthRecord, _> = serde_json::from_str(
+            r#"{"scheme":"bearer","realm":null,"service":null,"learned_at":0,
+                "tokens":{"repository:a:push":["t",1]}}"#,
+        );
+        assert!(
+            record.is_err(),
+            "a record with a foreign scope is refused whole"
+        );
     }
 
     #[test]
@@ -342,10 +435,10 @@ mod tests {
             })
         };
         assert_eq!(
-            cache.get_or_fetch("r", "s", fetched).await,
+            cache.get_or_fetch("r", &Scope::pull("s"), fetched).await,
             Ok("t".to_owned())
         );
-        cache.seed("r", "s2", "u".into(), Duration::MAX);
+        cache.seed("r", &Scope::pull("s2"), "u".into(), Duration::MAX);
         let left = cache.anonymous_tokens("r");
         assert_eq!(left.len(), 2);
         assert!(left.iter().all(|(_, _, d)| *d <= MAX_TTL));
@@ -364,34 +457,34 @@ mod tests {
             })
         };
         cache
-            .get_or_fetch("cgr.dev", "repository:a:pull", fetch)
+            .get_or_fetch("cgr.dev", &Scope::pull("a"), fetch)
             .await
             .unwrap();
         cache
-            .get_or_fetch("cgr.dev", "repository:a:pull", fetch)
+            .get_or_fetch("cgr.dev", &Scope::pull("a"), fetch)
             .await
             .unwrap();
         cache
-            .get_or_fetch("cgr.dev", "repository:b:pull", fetch)
+            .get_or_fetch("cgr.dev", &Scope::pull("b"), fetch)
             .await
             .unwrap();
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
-        cache.invalidate("cgr.dev", "repository:a:pull").await;
+        cache.invalidate("cgr.dev", &Scope::pull("a")).await;
         cache
-            .get_or_fetch("cgr.dev", "repository:a:pull", fetch)
+            .get_or_fetch("cgr.dev", &Scope::pull("a"), fetch)
             .await
             .unwrap();
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
         assert_eq!(cache.anonymous_tokens("cgr.dev").len(), 2);
         cache.seed(
             "ghcr.io",
-            "repository:x:pull",
+            &Scope::pull("x"),
             "old".into(),
             Duration::from_secs(30),
         );
         assert_eq!(
             cache
-                .get_or_fetch("ghcr.io", "repository:x:pull", fetch)
+                .get_or_fetch("ghcr.io", &Scope::pull("x"), fetch)
                 .await,
             Ok("old".to_owned())
         );

@@ -73,17 +73,6 @@ pub enum RegistryError {
     Endpoint(String),
 }
 
-impl RegistryError {
-    /// Whether retrying the same request may succeed: connection trouble, 429, 5xx.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            RegistryError::Transport { .. } => true,
-            RegistryError::Status { status, .. } => *status == 429 || *status >= 500,
-            _ => false,
-        }
-    }
-}
-
 fn http_message(registry: &str, url: &str, status: u16, oci: &OciError) -> String {
     let what = match status {
         401 => "authentication failed (check credentials)",

@@ -35,6 +35,7 @@
 use jiff::{SignedDuration, Timestamp};
 use reqwest::Method;
 
+use super::retry::Failure;
 use super::{Client, RegistryError, error::truncate};
 use crate::digest::Digest;
 
@@ -106,43 +107,34 @@ impl HistorySource for TagHistory<'_> {
             }
         }
         let url = format!("{}{path}", self.client.endpoints.base_url(self.registry));
-        let mut retries = 0;
-        loop {
-            let reply = self
-                .client
-                .request(
-                    self.registry,
-                    self.repository,
-                    Method::GET,
-                    &path,
-                    Some("application/json"),
-                )
-                .await?;
-            match parse_history(&reply.body) {
-                Ok(entries) => return Ok(entries),
-                Err(Problem::Digest(value)) => {
-                    return Err(RegistryError::InvalidDigest {
-                        registry: self.registry.to_owned(),
-                        url,
-                        value: truncate(&value, 100),
-                    });
-                }
-                // A cut-off or garbled body may be a proxy hiccup: retry like a transient error.
-                Err(Problem::Shape(detail)) => match self.client.retry.delay(retries, None) {
-                    Some(wait) => {
-                        retries += 1;
-                        tokio::time::sleep(wait).await;
-                    }
-                    None => {
-                        return Err(RegistryError::InvalidResponse {
+        // A cut-off or garbled body may be a proxy hiccup: retried like a 503, on the same
+        // budget as the request's other attempts.
+        self.client
+            .request_parsed(
+                self.registry,
+                self.repository,
+                Method::GET,
+                &path,
+                Some("application/json"),
+                |reply| match parse_history(&reply.body) {
+                    Ok(entries) => Ok(entries),
+                    Err(Problem::Digest(value)) => {
+                        Err(Failure::permanent(RegistryError::InvalidDigest {
                             registry: self.registry.to_owned(),
-                            url,
+                            url: url.clone(),
+                            value: truncate(&value, 100),
+                        }))
+                    }
+                    Err(Problem::Shape(detail)) => {
+                        Err(Failure::garbled(RegistryError::InvalidResponse {
+                            registry: self.registry.to_owned(),
+                            url: url.clone(),
                             detail,
-                        });
+                        }))
                     }
                 },
-            }
-        }
+            )
+            .await
     }
 }
 

@@ -27,20 +27,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{
-    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER,
-    WWW_AUTHENTICATE,
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION, WWW_AUTHENTICATE,
 };
 use reqwest::{Method, Url};
 use sha2::{Digest as _, Sha256};
 
-use crate::cache::AuthRecord;
 use crate::digest::Digest;
 use crate::reference::api_host;
+pub use auth::{AuthRecord, Scope};
 use auth::{Fetched, TokenCache, TokenResponse, parse_challenges};
 use credentials::{Credential, CredentialStore};
 pub use error::{OciError, RegistryError};
 pub use image::Published;
-use retry::{RetryPolicy, parse_retry_after};
+use retry::{Failure, RetryPolicy};
 
 /// Every manifest type a tag may point to, so the registry returns the tag's own digest (an
 /// index or list, not one platform's child).
@@ -451,8 +450,9 @@ impl Client {
         format!("{}{path}", self.endpoints.base_url(registry))
     }
 
-    /// Sends one logical request: authenticates, retries transient failures, re-authenticates
-    /// once on 401. Returns a 2xx reply or a typed error.
+    /// Sends one logical request: authenticates, retries transient failures under one
+    /// [`RetryPolicy`] budget, re-authenticates once on 401. Returns a 2xx reply or a typed
+    /// error.
     pub async fn request(
         &self,
         registry: &str,
@@ -461,42 +461,59 @@ impl Client {
         path: &str,
         accept: Option<&str>,
     ) -> Result<Reply, RegistryError> {
+        self.request_parsed(registry, repository, method, path, accept, Ok)
+            .await
+    }
+
+    /// Like [`Client::request`], with each 2xx reply handed to `parse` inside the same
+    /// attempt: a body it finds garbled ([`Failure::garbled`]) is retried on the same budget
+    /// as a 503, never in a loop of its own.
+    pub async fn request_parsed<T>(
+        &self,
+        registry: &str,
+        repository: &str,
+        method: Method,
+        path: &str,
+        accept: Option<&str>,
+        parse: impl Fn(Reply) -> Result<T, Failure>,
+    ) -> Result<T, RegistryError> {
         let url = self.url(registry, path);
-        let scope = format!("repository:{repository}:pull");
-        let mut reauthenticated = false;
-        let mut retries = 0;
-        loop {
-            let authorization = self.authorization(registry, &scope).await?;
-            let outcome = self
-                .send(
-                    registry,
-                    method.clone(),
-                    &url,
-                    accept,
-                    authorization.as_deref(),
-                    BodyKind::of_path(path),
-                )
-                .await;
-            let (retry_after, failure) = match outcome {
-                Ok(reply) if reply.status == 401 && !reauthenticated => {
-                    reauthenticated = true;
-                    self.learn_challenge(registry, &scope, &reply.headers).await;
-                    continue;
+        let scope = Scope::pull(repository);
+        // Re-authentication is a single step of its own, not a retry: at most once per request.
+        let reauthenticated = std::sync::atomic::AtomicBool::new(false);
+        let (url, scope, method, parse, reauthenticated) =
+            (&url, &scope, &method, &parse, &reauthenticated);
+        self.retry
+            .run(url, || async move {
+                loop {
+                    // The ping and the token request are logical requests of their own, with
+                    // their own budgets: their failure is final here, never retried again.
+                    let authorization = self
+                        .authorization(registry, scope)
+                        .await
+                        .map_err(Failure::permanent)?;
+                    let reply = self
+                        .send(
+                            registry,
+                            method.clone(),
+                            url,
+                            accept,
+                            authorization.as_deref(),
+                            BodyKind::of_path(path),
+                        )
+                        .await?;
+                    if reply.status == 401 && !reauthenticated.swap(true, Ordering::Relaxed) {
+                        self.learn_challenge(registry, scope, &reply.headers).await;
+                        continue;
+                    }
+                    if (200..300).contains(&reply.status) {
+                        return parse(reply);
+                    }
+                    let error = status_error(registry, repository, url, &reply);
+                    return Err(Failure::status(&reply, error));
                 }
-                Ok(reply) if (200..300).contains(&reply.status) => return Ok(reply),
-                Ok(reply) if reply.status == 429 || reply.status >= 500 => (
-                    retry_after(&reply),
-                    status_error(registry, repository, &url, &reply),
-                ),
-                Ok(reply) => return Err(status_error(registry, repository, &url, &reply)),
-                Err(e) if e.is_transient() => (None, e),
-                Err(e) => return Err(e),
-            };
-            let wait = self.retry.delay(retries, retry_after).ok_or(failure)?;
-            retries += 1;
-            tracing::debug!(url = %url, retry = retries, wait_ms = wait.as_millis() as u64, "retrying");
-            tokio::time::sleep(wait).await;
-        }
+            })
+            .await
     }
 
     /// One HTTP exchange, holding a slot of the in-flight limit; the body is read up to the
@@ -659,7 +676,7 @@ impl Client {
     async fn authorization(
         &self,
         registry: &str,
-        scope: &str,
+        scope: &Scope,
     ) -> Result<Option<String>, RegistryError> {
         match self.scheme(registry).await? {
             Scheme::Anonymous => Ok(None),
@@ -694,36 +711,26 @@ impl Client {
 
     async fn ping(&self, registry: &str) -> Result<Scheme, RegistryError> {
         let url = self.url(registry, "/v2/");
-        let mut retries = 0;
-        loop {
-            let result = self
-                .send(registry, Method::GET, &url, None, None, BodyKind::Other)
-                .await;
-            match result {
-                Ok(reply) if reply.status == 401 => return Ok(scheme_from(&reply.headers)),
-                Ok(reply) if reply.status == 429 || reply.status >= 500 => {
-                    if let Some(wait) = self.retry.delay(retries, None) {
-                        retries += 1;
-                        tokio::time::sleep(wait).await;
-                        continue;
+        let url = &url;
+        self.retry
+            .run(url, || async move {
+                let reply = self
+                    .send(registry, Method::GET, url, None, None, BodyKind::Other)
+                    .await?;
+                match reply.status {
+                    401 => Ok(scheme_from(&reply.headers)),
+                    429 | 500.. => {
+                        let error = status_error(registry, "", url, &reply);
+                        Err(Failure::status(&reply, error))
                     }
-                    return Err(status_error(registry, "", &url, &reply));
+                    _ => Ok(Scheme::Anonymous),
                 }
-                Ok(_) => return Ok(Scheme::Anonymous),
-                Err(e) if e.is_transient() => match self.retry.delay(retries, None) {
-                    Some(wait) => {
-                        retries += 1;
-                        tokio::time::sleep(wait).await;
-                    }
-                    None => return Err(e),
-                },
-                Err(e) => return Err(e),
-            }
-        }
+            })
+            .await
     }
 
     /// After a 401: adopt the challenge it carried and forget the rejected token.
-    async fn learn_challenge(&self, registry: &str, scope: &str, headers: &HeaderMap) {
+    async fn learn_challenge(&self, registry: &str, scope: &Scope, headers: &HeaderMap) {
         let scheme = scheme_from(headers);
         let slot = self.scheme_slot(registry);
         *slot.lock().await = Some(Ok(scheme));
@@ -804,7 +811,7 @@ impl Client {
         registry: &str,
         realm: &str,
         service: Option<&str>,
-        scope: &str,
+        scope: &Scope,
     ) -> Result<Fetched, RegistryError> {
         let credential = self.credential(registry).await?;
         let anonymous = credential.is_none();
@@ -813,7 +820,7 @@ impl Client {
             None => (realm.to_owned(), service.map(str::to_owned)),
         };
         let (realm, service) = (realm.as_str(), service.as_deref());
-        let mut url = Url::parse(realm).map_err(|_| RegistryError::InvalidResponse {
+        let url = Url::parse(realm).map_err(|_| RegistryError::InvalidResponse {
             registry: registry.to_owned(),
             url: realm.to_owned(),
             detail: "token realm is not a URL".into(),
@@ -835,73 +842,67 @@ impl Client {
                 ),
             });
         }
-        let repository = scope
-            .trim_start_matches("repository:")
-            .trim_end_matches(":pull");
-        let mut retries = 0;
-        loop {
-            let result = match &credential {
-                Some(Credential::IdentityToken(refresh)) => {
-                    let mut form = vec![
-                        ("grant_type", "refresh_token"),
-                        ("refresh_token", refresh.as_str()),
-                        ("client_id", "digestpin"),
-                        ("scope", scope),
-                    ];
-                    if let Some(service) = service {
-                        form.push(("service", service));
-                    }
-                    let request = self.http.post(url.clone()).form(&form);
-                    self.exchange(registry, request, BodyKind::Token, Redirects::SameOrigin)
-                        .await
-                }
-                _ => {
-                    {
-                        let mut query = url.query_pairs_mut();
-                        query.clear();
-                        if let Some(service) = service {
-                            query.append_pair("service", service);
-                        }
-                        query.append_pair("scope", scope);
-                    }
-                    let mut request = self.http.get(url.clone());
-                    if let Some(header) = credential.as_ref().and_then(Credential::basic_header) {
-                        request = request.header(AUTHORIZATION, header);
-                    }
-                    self.exchange(registry, request, BodyKind::Token, Redirects::SameOrigin)
-                        .await
-                }
-            };
-            let token_url = strip_query(url.as_str());
-            let (retry_after, failure) = match result {
-                Ok(reply) if (200..300).contains(&reply.status) => {
-                    let parsed: Result<TokenResponse, _> = serde_json::from_slice(&reply.body);
-                    return parsed
-                        .ok()
-                        .and_then(TokenResponse::into_token)
-                        .map(|(token, ttl)| Fetched {
-                            token,
-                            ttl,
-                            anonymous,
-                        })
-                        .ok_or_else(|| RegistryError::InvalidResponse {
-                            registry: registry.to_owned(),
-                            url: token_url,
-                            detail: "token response has no token".into(),
-                        });
-                }
-                Ok(reply) if reply.status == 429 || reply.status >= 500 => (
-                    retry_after(&reply),
-                    status_error(registry, repository, &token_url, &reply),
-                ),
-                Ok(reply) => return Err(status_error(registry, repository, &token_url, &reply)),
-                Err(e) if e.is_transient() => (None, e),
-                Err(e) => return Err(e),
-            };
-            let wait = self.retry.delay(retries, retry_after).ok_or(failure)?;
-            retries += 1;
-            tokio::time::sleep(wait).await;
+        let mut get_url = url.clone();
+        {
+            let mut query = get_url.query_pairs_mut();
+            query.clear();
+            if let Some(service) = service {
+                query.append_pair("service", service);
+            }
+            query.append_pair("scope", &scope.to_string());
         }
+        let token_url = strip_query(url.as_str());
+        let (url, get_url, token_url, credential) = (&url, &get_url, &token_url, &credential);
+        self.retry
+            .run(token_url, || async move {
+                let reply = match credential {
+                    Some(Credential::IdentityToken(refresh)) => {
+                        let scope = scope.to_string();
+                        let mut form = vec![
+                            ("grant_type", "refresh_token"),
+                            ("refresh_token", refresh.as_str()),
+                            ("client_id", "digestpin"),
+                            ("scope", scope.as_str()),
+                        ];
+                        if let Some(service) = service {
+                            form.push(("service", service));
+                        }
+                        let request = self.http.post(url.clone()).form(&form);
+                        self.exchange(registry, request, BodyKind::Token, Redirects::SameOrigin)
+                            .await?
+                    }
+                    _ => {
+                        let mut request = self.http.get(get_url.clone());
+                        if let Some(header) = credential.as_ref().and_then(Credential::basic_header)
+                        {
+                            request = request.header(AUTHORIZATION, header);
+                        }
+                        self.exchange(registry, request, BodyKind::Token, Redirects::SameOrigin)
+                            .await?
+                    }
+                };
+                if !(200..300).contains(&reply.status) {
+                    let error = status_error(registry, &scope.repository, token_url, &reply);
+                    return Err(Failure::status(&reply, error));
+                }
+                let parsed: Result<TokenResponse, _> = serde_json::from_slice(&reply.body);
+                parsed
+                    .ok()
+                    .and_then(TokenResponse::into_token)
+                    .map(|(token, ttl)| Fetched {
+                        token,
+                        ttl,
+                        anonymous,
+                    })
+                    .ok_or_else(|| {
+                        Failure::permanent(RegistryError::InvalidResponse {
+                            registry: registry.to_owned(),
+                            url: token_url.clone(),
+                            detail: "token response has no token".into(),
+                        })
+                    })
+            })
+            .await
     }
 }
 
@@ -915,14 +916,6 @@ pub fn fuzz_history_page(body: &[u8]) -> Result<Vec<history::HistoryEntry>, Stri
             format!("invalid digest {}", error::truncate(&value, 100))
         }
     })
-}
-
-fn retry_after(reply: &Reply) -> Option<Duration> {
-    reply
-        .headers
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, jiff::Timestamp::now()))
 }
 
 fn scheme_from(headers: &HeaderMap) -> Scheme {
