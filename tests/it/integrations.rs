@@ -22,8 +22,7 @@
 //! `target/precommit/cargo-target`, so a second build in the same run, or a later run, only
 //! recompiles digestpin itself.
 
-#[path = "support/emulator.rs"]
-mod emulator;
+use crate::support::emulator;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -10,8 +10,8 @@
 //! The API is synchronous: [`Emulator::start`] binds `127.0.0.1:0` and serves from its own tokio
 //! runtime on a background thread until the `Emulator` is dropped.
 //!
-//! Included with `#[path]` from integration tests and from `examples/emulator.rs`, so not every
-//! item is used by every includer.
+//! Compiled into the `it` test binary (`crate::support::emulator`) and included with `#[path]` by
+//! `examples/emulator.rs`, so not every item is used by every includer.
 
 #![allow(dead_code)]
 

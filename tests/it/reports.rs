@@ -4,10 +4,8 @@
 //! tests/integrations.rs finds it), GitLab Code Quality checked field by field, and
 //! fingerprints identical across runs.
 
-#[path = "support/cli.rs"]
-mod cli;
-#[path = "support/emulator.rs"]
-mod emulator;
+use crate::support::cli;
+use crate::support::emulator;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -3,10 +3,8 @@
 //! owners and hard links, a closed stdout, a `--report` symlink, and hostile file names.
 //! Registries are the emulator on 127.0.0.1.
 
-#[path = "support/cli.rs"]
-mod cli;
-#[path = "support/emulator.rs"]
-mod emulator;
+use crate::support::cli;
+use crate::support::emulator;
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;

@@ -1,10 +1,8 @@
 //! `pin`, `resolve` and `history` end to end through the CLI, against the Tag History API
 //! emulator on 127.0.0.1 (never the internet). Requests are asserted from the emulator's log.
 
-#[path = "support/cli.rs"]
-mod cli;
-#[path = "support/emulator.rs"]
-mod emulator;
+use crate::support::cli;
+use crate::support::emulator;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

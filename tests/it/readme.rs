@@ -36,8 +36,7 @@
 //! on two cores after a source change, nothing when unchanged). Reading the recipe takes
 //! PyYAML from `$DIGESTPIN_PYTHON` (else `.venv/bin/python`), as tests/integrations.rs does.
 
-#[path = "support/emulator.rs"]
-mod emulator;
+use crate::support::emulator;
 
 use std::fmt::Write as _;
 use std::fs;

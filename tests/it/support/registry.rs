@@ -1,7 +1,6 @@
 //! Test harness around Debian's real Docker registry (`docker-registry`, distribution 2.8.2).
 //!
-//! Include it from an integration test with
-//! `#[path = "support/registry.rs"] mod registry;`.
+//! Test modules reach it as `crate::support::registry`.
 //!
 //! Everything here is synchronous (it uses `reqwest::blocking`), so call it from ordinary
 //! `#[test]` functions, never from inside a Tokio runtime.
@@ -9,7 +8,7 @@
 //! Install the server with `apt-get install -y docker-registry`. The binary is looked up in
 //! `$DIGESTPIN_REGISTRY_BIN`, then `docker-registry` on `PATH`, then `/usr/bin/docker-registry`.
 //!
-//! What 2.8.2 does with the `Accept` header (see `tests/registry_selftest.rs`, which asserts it):
+//! What 2.8.2 does with the `Accept` header (see `tests/it/registry_selftest.rs`, which asserts it):
 //! - an OCI index tag requested without `application/vnd.oci.image.index.v1+json` in `Accept`
 //!   is a `404 MANIFEST_UNKNOWN` ("OCI index found, but accept header does not support OCI
 //!   indexes"), for HEAD and GET alike, even with `*/*`;

@@ -7,10 +7,7 @@
 //! credential test greps the secret out of `-v` logs, errors, JSON and GitHub output, the
 //! report, the step summary and the cache files.
 
-#[path = "support/cli.rs"]
-mod cli;
-#[path = "support/emulator.rs"]
-mod emulator;
+use crate::support::emulator;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
