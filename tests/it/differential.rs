@@ -13,6 +13,7 @@
 //! DIGESTPIN_PYTHON=/tmp/venv/bin/python cargo test --test differential
 //! ```
 
+use crate::support::cli;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -66,14 +67,16 @@ fn script() -> PathBuf {
     Path::new(MANIFEST_DIR).join("tests/differential/buildkit_diff.py")
 }
 
-/// Runs the script with `args` after `--bin BIN`; panics with its output on failure.
+/// Runs the script with `args` after `--bin BIN`, in the environment `cli::isolate` gives
+/// digestpin (the script's runs of it inherit it); panics with its output on failure.
 fn run_diff(args: &[&str]) {
-    let out = Command::new(python())
+    let mut cmd = Command::new(python());
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("differential-cache");
+    let out = cli::isolate(&mut cmd, Path::new(MANIFEST_DIR), &cache)
         .arg(script())
         .arg("--bin")
         .arg(BIN)
         .args(args)
-        .current_dir(MANIFEST_DIR)
         .output()
         .expect("run buildkit_diff.py");
     let stdout = String::from_utf8_lossy(&out.stdout);
