@@ -3,6 +3,7 @@
 
 use crate::support::cli;
 use crate::support::emulator;
+use crate::support::skip;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -1085,7 +1086,7 @@ fn shared_output(dir: &Path, emu: &Emulator, args: &str, pty: bool, term: &str) 
             .output()
             .is_ok_and(|o| o.status.success());
         if !found {
-            eprintln!("SKIPPED: no `script` to run on a pseudo-terminal");
+            skip::note("no `script` to run on a pseudo-terminal");
             return None;
         }
         let mut cmd = std::process::Command::new("script");

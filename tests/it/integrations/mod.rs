@@ -17,7 +17,7 @@ mod github_action;
 mod packaging;
 mod pre_commit;
 
-use crate::support::emulator;
+use crate::support::{emulator, skip};
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -54,7 +54,8 @@ fn venv_tool(name: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(name))
 }
 
-/// True if `what` is there. Otherwise: a failure under CI, a loud skip elsewhere.
+/// True if `what` is there. Otherwise: a failure under CI, a visible skip elsewhere
+/// ([`skip::missing`]).
 fn available(what: &str, ok: bool) -> bool {
     if ok {
         return true;
@@ -63,10 +64,7 @@ fn available(what: &str, ok: bool) -> bool {
         "{what} is not available: run scripts/test (it installs tests/requirements.txt into \
          .venv), or point DIGESTPIN_PYTHON at an interpreter that has them"
     );
-    if std::env::var_os("CI").is_some() {
-        panic!("{msg}");
-    }
-    eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
+    skip::missing(msg);
     false
 }
 

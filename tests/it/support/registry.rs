@@ -21,7 +21,6 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -214,24 +213,15 @@ impl Registry {
     }
 
     /// Like [`Registry::start`], but when the binary is missing: panics if `$CI` is set,
-    /// otherwise prints a loud skip note to stderr and returns `None`.
+    /// otherwise skips visibly (`support::skip`) and returns `None`.
     pub fn start_or_skip(test: &str, auth: Option<(&str, &str)>) -> Option<Registry> {
         match Registry::start(auth) {
             Ok(r) => Some(r),
             Err(reason) => {
-                if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
-                    panic!("{test}: docker-registry is required in CI: {reason}");
-                }
-                // Straight to the stderr handle: libtest captures `eprintln!`, not this.
-                let _ = std::io::stderr().write_all(
-                    format!(
-                        "\n**************** SKIPPED {test} ****************\n\
-                         {reason}\n\
-                         install it with: apt-get install -y docker-registry\n\
-                         ************************************************\n\n"
-                    )
-                    .as_bytes(),
-                );
+                super::skip::missing(format!(
+                    "{test}: docker-registry: {reason}; install it with: \
+                     apt-get install -y docker-registry"
+                ));
                 None
             }
         }
