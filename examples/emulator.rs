@@ -10,7 +10,7 @@
 //! served, then serves until killed; on SIGINT or SIGTERM prints the request counts by kind to
 //! stderr and exits 0.
 
-#[path = "../tests/support/emulator.rs"]
+#[path = "../tests/it/support/emulator/mod.rs"]
 mod emulator;
 
 use std::time::Duration;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Debian's real Docker registry (`docker-registry`, distribution 2.8) for the end-to-end bench.
 
-Python 3 standard library only. A port of tests/support/registry.rs: start the registry on
+Python 3 standard library only. A port of tests/it/support/registry.rs: start the registry on
 127.0.0.1 with filesystem storage in a directory of ours and its access log in a file (one line
 per request, which is how the bench counts requests), then push small synthetic images over the
 registry HTTP API (monolithic blob uploads, then the manifest PUT).
@@ -33,7 +33,7 @@ OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
-# The four kinds tests/support/registry.rs pushes; the bench cycles through them.
+# The four kinds tests/it/support/registry.rs pushes; the bench cycles through them.
 KINDS = ["oci-index", "oci-manifest", "docker-list", "docker-manifest"]
 PLATFORMS = [("linux", "amd64"), ("linux", "arm64")]
 

@@ -10,12 +10,9 @@
 //! not do: paginating `tags/list` on its own (no `n` from the client, absolute `Link` URLs, as
 //! registries with a default page size do), and canned `tags/list` answers (no tags, a loop).
 
-#[path = "support/cli.rs"]
-mod cli;
-#[path = "support/emulator.rs"]
-mod emulator;
-#[path = "support/registry.rs"]
-mod registry;
+use crate::support::cli;
+use crate::support::emulator;
+use crate::support::registry;
 
 use std::collections::HashMap;
 use std::net::TcpListener as StdTcpListener;

@@ -3,10 +3,8 @@
 //! never one platform's child), with and without Basic auth, and Docker Hub names through
 //! `--endpoint`.
 
-#[path = "support/cli.rs"]
-mod cli;
-#[path = "support/registry.rs"]
-mod registry;
+use crate::support::cli;
+use crate::support::registry;
 
 use std::path::Path;
 

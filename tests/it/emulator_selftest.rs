@@ -1,8 +1,7 @@
 //! Self-test of the Tag History API emulator that the registry tests and benchmarks rely on:
 //! if these fail, every network test's verdict is suspect.
 
-#[path = "support/emulator.rs"]
-mod emulator;
+use crate::support::emulator;
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};

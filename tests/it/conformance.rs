@@ -2,12 +2,11 @@
 //! stored beside it (`list.json`, `list.txt`). Set `DIGESTPIN_BLESS=1` to rewrite the expected
 //! files after a deliberate change, then review the diff.
 
+use crate::support::cli;
 use std::path::Path;
-use std::process::Command;
 
 fn run(dir: &Path, format: &str) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_digestpin"))
-        .current_dir(dir)
+    let out = cli::process(dir)
         .args(["list", "--format", format, "Dockerfile"])
         .output()
         .expect("run digestpin");

@@ -3,10 +3,8 @@
 //! owners and hard links, a closed stdout, a `--report` symlink, and hostile file names.
 //! Registries are the emulator on 127.0.0.1.
 
-#[path = "support/cli.rs"]
-mod cli;
-#[path = "support/emulator.rs"]
-mod emulator;
+use crate::support::cli;
+use crate::support::emulator;
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -36,14 +34,7 @@ fn digestpin(dir: &Path, emu: &Emulator) -> Command {
 /// The binary as a plain process (to close its stdout, signal it, or measure it), isolated
 /// like [`cli::digestpin`].
 fn process(dir: &Path, emu: Option<&Emulator>) -> StdCommand {
-    let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin("digestpin"));
-    cmd.current_dir(dir)
-        .env("DOCKER_CONFIG", dir.join(".no-docker-config"))
-        .env("DIGESTPIN_CACHE_DIR", dir.join(".digestpin-cache"))
-        .env_remove("CI")
-        .env_remove("CHAINGUARD_IDENTITY_ID")
-        .env_remove("CHAINGUARD_TOKEN")
-        .env_remove("DIGESTPIN_ENDPOINTS");
+    let mut cmd = cli::process(dir);
     if let Some(emu) = emu {
         cmd.env("DIGESTPIN_ENDPOINTS", endpoints(emu));
     }

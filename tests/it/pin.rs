@@ -1,10 +1,9 @@
 //! `pin`, `resolve` and `history` end to end through the CLI, against the Tag History API
 //! emulator on 127.0.0.1 (never the internet). Requests are asserted from the emulator's log.
 
-#[path = "support/cli.rs"]
-mod cli;
-#[path = "support/emulator.rs"]
-mod emulator;
+use crate::support::cli;
+use crate::support::emulator;
+use crate::support::skip;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -1079,7 +1078,7 @@ fn a_corrupt_cache_is_a_miss_not_an_error() {
 /// `digestpin ARGS` in `dir` through `sh`, stdout and stderr into one pipe (as on a terminal),
 /// with the environment of `cli::digestpin`; or, with `pty`, on a pseudo-terminal (`script`).
 fn shared_output(dir: &Path, emu: &Emulator, args: &str, pty: bool, term: &str) -> Option<String> {
-    let bin = assert_cmd::cargo::cargo_bin("digestpin");
+    let bin = cli::bin();
     let line = format!("'{}' {args} 2>&1", bin.display());
     let mut cmd = if pty {
         let found = std::process::Command::new("script")
@@ -1087,7 +1086,7 @@ fn shared_output(dir: &Path, emu: &Emulator, args: &str, pty: bool, term: &str) 
             .output()
             .is_ok_and(|o| o.status.success());
         if !found {
-            eprintln!("SKIPPED: no `script` to run on a pseudo-terminal");
+            skip::note("no `script` to run on a pseudo-terminal");
             return None;
         }
         let mut cmd = std::process::Command::new("script");
@@ -1098,14 +1097,9 @@ fn shared_output(dir: &Path, emu: &Emulator, args: &str, pty: bool, term: &str) 
         cmd.args(["-c", &line]);
         cmd
     };
-    let out = cmd
-        .current_dir(dir)
-        .env("DOCKER_CONFIG", dir.join(".no-docker-config"))
-        .env("DIGESTPIN_CACHE_DIR", dir.join(".digestpin-cache"))
+    let out = cli::isolate(&mut cmd, dir, &dir.join(".digestpin-cache"))
         .env("DIGESTPIN_ENDPOINTS", format!("cgr.dev={}", emu.url()))
         .env("TERM", term)
-        .env_remove("NO_COLOR")
-        .env_remove("CI")
         .output()
         .expect("run");
     Some(String::from_utf8_lossy(&out.stdout).into_owned())

@@ -13,7 +13,7 @@
 //! DIGESTPIN_PYTHON=/tmp/venv/bin/python cargo test --test differential
 //! ```
 
-use std::io::Write;
+use crate::support::{cli, skip};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -26,8 +26,8 @@ fn python() -> String {
     std::env::var("DIGESTPIN_PYTHON").unwrap_or_else(|_| "python3".to_string())
 }
 
-/// True if the interpreter can import BuildKit's parser. Otherwise panics under CI,
-/// or prints a loud skip message and returns false.
+/// True if the interpreter can import BuildKit's parser. Otherwise panics under CI, or skips
+/// visibly ([`skip::missing`]) and returns false.
 fn buildkit_parser_available() -> bool {
     let python = python();
     let probe = Command::new(&python)
@@ -47,17 +47,7 @@ fn buildkit_parser_available() -> bool {
     };
     let help = "install it with `pip install dockerfile==3.4.0` and point \
                 DIGESTPIN_PYTHON at that interpreter";
-    if std::env::var_os("CI").is_some() {
-        panic!("differential test needs BuildKit's parser: {problem}; {help}");
-    }
-    // Written to the stderr handle, not with eprintln!, so the test harness's output
-    // capture does not hide it.
-    let banner = "!".repeat(76);
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n{banner}\n!! SKIPPING differential test against BuildKit's parser\n\
-         !! {problem}\n!! {help}\n{banner}"
-    );
+    skip::missing(format!("BuildKit's parser: {problem}; {help}"));
     false
 }
 
@@ -66,14 +56,16 @@ fn script() -> PathBuf {
     Path::new(MANIFEST_DIR).join("tests/differential/buildkit_diff.py")
 }
 
-/// Runs the script with `args` after `--bin BIN`; panics with its output on failure.
+/// Runs the script with `args` after `--bin BIN`, in the environment `cli::isolate` gives
+/// digestpin (the script's runs of it inherit it); panics with its output on failure.
 fn run_diff(args: &[&str]) {
-    let out = Command::new(python())
+    let mut cmd = Command::new(python());
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("differential-cache");
+    let out = cli::isolate(&mut cmd, Path::new(MANIFEST_DIR), &cache)
         .arg(script())
         .arg("--bin")
         .arg(BIN)
         .args(args)
-        .current_dir(MANIFEST_DIR)
         .output()
         .expect("run buildkit_diff.py");
     let stdout = String::from_utf8_lossy(&out.stdout);

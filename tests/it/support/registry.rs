@@ -1,7 +1,6 @@
 //! Test harness around Debian's real Docker registry (`docker-registry`, distribution 2.8.2).
 //!
-//! Include it from an integration test with
-//! `#[path = "support/registry.rs"] mod registry;`.
+//! Test modules reach it as `crate::support::registry`.
 //!
 //! Everything here is synchronous (it uses `reqwest::blocking`), so call it from ordinary
 //! `#[test]` functions, never from inside a Tokio runtime.
@@ -9,7 +8,7 @@
 //! Install the server with `apt-get install -y docker-registry`. The binary is looked up in
 //! `$DIGESTPIN_REGISTRY_BIN`, then `docker-registry` on `PATH`, then `/usr/bin/docker-registry`.
 //!
-//! What 2.8.2 does with the `Accept` header (see `tests/registry_selftest.rs`, which asserts it):
+//! What 2.8.2 does with the `Accept` header (see `tests/it/registry_selftest.rs`, which asserts it):
 //! - an OCI index tag requested without `application/vnd.oci.image.index.v1+json` in `Accept`
 //!   is a `404 MANIFEST_UNKNOWN` ("OCI index found, but accept header does not support OCI
 //!   indexes"), for HEAD and GET alike, even with `*/*`;
@@ -22,7 +21,6 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -215,24 +213,15 @@ impl Registry {
     }
 
     /// Like [`Registry::start`], but when the binary is missing: panics if `$CI` is set,
-    /// otherwise prints a loud skip note to stderr and returns `None`.
+    /// otherwise skips visibly (`support::skip`) and returns `None`.
     pub fn start_or_skip(test: &str, auth: Option<(&str, &str)>) -> Option<Registry> {
         match Registry::start(auth) {
             Ok(r) => Some(r),
             Err(reason) => {
-                if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
-                    panic!("{test}: docker-registry is required in CI: {reason}");
-                }
-                // Straight to the stderr handle: libtest captures `eprintln!`, not this.
-                let _ = std::io::stderr().write_all(
-                    format!(
-                        "\n**************** SKIPPED {test} ****************\n\
-                         {reason}\n\
-                         install it with: apt-get install -y docker-registry\n\
-                         ************************************************\n\n"
-                    )
-                    .as_bytes(),
-                );
+                super::skip::missing(format!(
+                    "{test}: docker-registry: {reason}; install it with: \
+                     apt-get install -y docker-registry"
+                ));
                 None
             }
         }

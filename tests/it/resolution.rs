@@ -3,12 +3,9 @@
 //! files that mix registries with and without tag history, and statuses that say what happened.
 //! Against the emulator and Debian's real `docker-registry` on 127.0.0.1.
 
-#[path = "support/cli.rs"]
-mod cli;
-#[path = "support/emulator.rs"]
-mod emulator;
-#[path = "support/registry.rs"]
-mod registry;
+use crate::support::cli;
+use crate::support::emulator;
+use crate::support::registry;
 
 use std::path::{Path, PathBuf};
 

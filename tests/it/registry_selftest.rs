@@ -4,8 +4,7 @@
 //!
 //! Without the binary: skipped loudly, or a failure when `$CI` is set.
 
-#[path = "support/registry.rs"]
-mod registry;
+use crate::support::registry;
 
 use registry::{
     ACCEPT_ALL, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, ImageKind, OCI_INDEX, OCI_MANIFEST,

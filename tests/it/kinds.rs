@@ -3,8 +3,7 @@
 //! engine's scan, offline plan, JSON report and online pin against the emulator, with the
 //! engine, the reports and the rewriter untouched.
 
-#[path = "support/emulator.rs"]
-mod emulator;
+use crate::support::emulator;
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};

@@ -7,14 +7,11 @@
 //! credential test greps the secret out of `-v` logs, errors, JSON and GitHub output, the
 //! report, the step summary and the cache files.
 
-#[path = "support/cli.rs"]
-mod cli;
-#[path = "support/emulator.rs"]
-mod emulator;
+use crate::support::{cli, emulator};
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use emulator::{Emulator, Entry, Hostile, Kind, Thief};
@@ -52,19 +49,11 @@ struct Run {
     elapsed: Duration,
 }
 
-/// Runs `digestpin ARGS` in `dir` (isolated as tests/support/cli.rs does, plus `envs`),
+/// Runs `digestpin ARGS` in `dir` (isolated by `cli::process`, plus `envs`),
 /// polling its peak RSS from /proc until it exits.
 fn run(dir: &Path, envs: &[(&str, String)], args: &[&str]) -> Run {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("digestpin"));
-    cmd.current_dir(dir)
-        .env("DOCKER_CONFIG", dir.join(".no-docker-config"))
-        .env("DIGESTPIN_CACHE_DIR", dir.join(".digestpin-cache"))
-        .env_remove("CI")
-        .env_remove("CHAINGUARD_IDENTITY_ID")
-        .env_remove("CHAINGUARD_TOKEN")
-        .env_remove("DIGESTPIN_ENDPOINTS")
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .args(args)
+    let mut cmd = cli::process(dir);
+    cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use crate::support::cli;
+
 use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
@@ -10,9 +12,7 @@ use serde_json::Value;
 const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 fn digestpin(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("digestpin").expect("binary");
-    cmd.current_dir(dir).env_remove("NO_COLOR");
-    cmd
+    cli::digestpin(dir)
 }
 
 fn write(dir: &Path, rel: &str, contents: &[u8]) {
@@ -481,19 +481,23 @@ fn readme_completion_and_man_install_commands_work_on_a_fresh_home() {
         .expect("the README's install snippet");
     let (snippet, _) = rest.split_once("```").unwrap();
     let home = tempfile::tempdir().unwrap();
-    let bin = assert_cmd::cargo::cargo_bin("digestpin");
+    let bin = cli::bin();
     let path = format!(
         "{}:{}",
         bin.parent().unwrap().display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = std::process::Command::new("bash")
-        .args(["-euo", "pipefail", "-c", snippet])
-        .current_dir(home.path())
-        .env("HOME", home.path())
-        .env("PATH", path)
-        .output()
-        .unwrap();
+    let mut bash = std::process::Command::new("bash");
+    let out = cli::isolate(
+        &mut bash,
+        home.path(),
+        &home.path().join(".digestpin-cache"),
+    )
+    .args(["-euo", "pipefail", "-c", snippet])
+    .env("HOME", home.path())
+    .env("PATH", path)
+    .output()
+    .unwrap();
     assert!(
         out.status.success(),
         "{snippet}\n{}",

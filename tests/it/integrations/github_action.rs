@@ -1,151 +1,26 @@
-//! The integrations that ship beside the binary, checked the way their hosts use them:
-//!
-//! - the GitHub Action (`action.yml`), run step by step as a runner would by
-//!   `tests/action/run_action.py`, against the Tag History API emulator, in `check`, `diff` and
-//!   `pin` modes: annotations, outputs, step summary, files rewritten only by `pin`; bad input,
-//!   paths without Dockerfiles, the binary cache, and credentials that never reach any output;
-//!   with `version: X.Y.Z`, a release served from 127.0.0.1: the runner's archive downloaded
-//!   and used only when its SHA-256 matches the release's SHA256SUMS (a tampered one refused);
-//! - `.github/workflows/release.yml` builds exactly the archives the action downloads, and the
-//!   crate packages only what `cargo install` needs (`cargo package --list`, offline);
-//! - `action.yml` and the example workflows in `examples/github/` against GitHub's schemas
-//!   (check-jsonschema's built-in copies, no network) and zizmor (`--offline`);
-//! - the pre-commit hooks (`.pre-commit-hooks.yaml`): the manifest, and `pre-commit try-repo`
-//!   building digestpin exactly as pre-commit does (`cargo install --path .`, no `--locked`),
-//!   and the `-system` hooks running the digestpin on PATH.
-//!
-//! The tools come from the Python environment of `$DIGESTPIN_PYTHON` (scripts/test creates it
-//! from tests/requirements.txt), else `.venv/bin/python`. When one is missing the test is
-//! skipped with a loud message, except when `$CI` is set, where it fails.
-//!
-//! The try-repo test builds digestpin in release mode (minutes). Its cargo target directory is
-//! `target/precommit/cargo-target`, so a second build in the same run, or a later run, only
-//! recompiles digestpin itself.
+//! The GitHub Action (`action.yml`), run step by step as a runner would by
+//! `tests/action/run_action.py`, against the Tag History API emulator, in `check`, `diff` and
+//! `pin` modes: annotations, outputs, step summary, files rewritten only by `pin`; bad input,
+//! paths without Dockerfiles, the binary cache, and credentials that never reach any output;
+//! with `version: X.Y.Z`, a release served from 127.0.0.1: the runner's archive downloaded and
+//! used only when its SHA-256 matches the release's SHA256SUMS (a tampered one refused).
+//! `action.yml` and the example workflows in `examples/github/` are checked against GitHub's
+//! schemas (check-jsonschema's built-in copies, no network) and zizmor (`--offline`).
 
-#[path = "support/emulator.rs"]
-mod emulator;
-
-use std::collections::BTreeMap;
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
-
-use base64::Engine as _;
-use emulator::{Emulator, Entry, Kind};
-use serde_json::Value;
-
-const SECRET: &str = "super-secret-xyz";
-const IDENTITY: &str = "fake-identity-0123";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn digestpin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_digestpin"))
-}
-
-fn python() -> PathBuf {
-    std::env::var_os("DIGESTPIN_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv/bin/python"))
-}
-
-/// A console script installed beside the interpreter (pre-commit, check-jsonschema, zizmor).
-fn venv_tool(name: &str) -> PathBuf {
-    python()
-        .parent()
-        .map(|dir| dir.join(name))
-        .unwrap_or_else(|| PathBuf::from(name))
-}
-
-/// True if `what` is there. Otherwise: a failure under CI, a loud skip elsewhere.
-fn available(what: &str, ok: bool) -> bool {
-    if ok {
-        return true;
-    }
-    let msg = format!(
-        "{what} is not available: run scripts/test (it installs tests/requirements.txt into \
-         .venv), or point DIGESTPIN_PYTHON at an interpreter that has them"
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("{msg}");
-    }
-    eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
-    false
-}
-
-fn have_tool(name: &str) -> bool {
-    let tool = venv_tool(name);
-    available(&tool.display().to_string(), tool.is_file())
-}
-
-fn have_runner() -> bool {
-    let ok = Command::new(python())
-        .args(["-c", "import yaml"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    available(
-        &format!("{} with PyYAML", python().display()),
-        ok && cmd_exists("bash"),
-    )
-}
-
-fn cmd_exists(name: &str) -> bool {
-    Command::new(name)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit: {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Environment variables a real runner, a developer's shell or an outer CI may set that would
-/// change what the action or digestpin does.
-const SCRUB: &[&str] = &[
-    "CHAINGUARD_IDENTITY_ID",
-    "CHAINGUARD_TOKEN",
-    "DOCKER_CONFIG",
-    "DIGESTPIN_ENDPOINTS",
-    "DIGESTPIN_CACHE_DIR",
-    "XDG_CACHE_HOME",
-    "ACTIONS_STEP_DEBUG",
-    "RUNNER_DEBUG",
-    "NO_COLOR",
-    "GITHUB_OUTPUT",
-    "GITHUB_ENV",
-    "GITHUB_PATH",
-    "GITHUB_STEP_SUMMARY",
-    "GITHUB_ACTION_PATH",
-    "GITHUB_WORKSPACE",
-    "RUNNER_TEMP",
-    "RUNNER_TOOL_CACHE",
-];
+use super::*;
 
 // ------------------------------------------------------------------------------------------
 // The GitHub Action
 
 /// cgr.dev/chainguard/img-{0,1,2}:latest, five digests each, one an hour, the newest 90 minutes
 /// old; and the private cgr.dev/acme/app:latest, readable only with IDENTITY:SECRET.
-struct Registry {
+pub(super) struct Registry {
     emu: Emulator,
     history: BTreeMap<String, Vec<Entry>>,
 }
 
 impl Registry {
-    fn start() -> Registry {
+    pub(super) fn start() -> Registry {
         let emu = Emulator::start();
         let now = jiff::Timestamp::now()
             .round(jiff::Unit::Second)
@@ -172,11 +47,11 @@ impl Registry {
     }
 
     /// The `i`-th digest of `repo:latest`, oldest first (4 is the current one).
-    fn digest(&self, repo: &str, i: usize) -> &str {
+    pub(super) fn digest(&self, repo: &str, i: usize) -> &str {
         &self.history[repo][i].digest
     }
 
-    fn timestamp(&self, repo: &str, i: usize) -> &str {
+    pub(super) fn timestamp(&self, repo: &str, i: usize) -> &str {
         &self.history[repo][i].timestamp
     }
 }
@@ -189,7 +64,7 @@ const APP_DOCKERFILE: &str = "# the API service\nFROM cgr.dev/chainguard/img-2\n
 
 /// A workspace: `Dockerfile` (one unpinned, one stale reference), `services/api/app.dockerfile`
 /// (unpinned), `docs/` without Dockerfiles.
-fn workspace(reg: &Registry) -> tempfile::TempDir {
+pub(super) fn workspace(reg: &Registry) -> tempfile::TempDir {
     let ws = tempfile::tempdir().expect("tempdir");
     let dockerfile = DOCKERFILE.replace("STALE", reg.digest("chainguard/img-1", 1));
     fs::write(ws.path().join("Dockerfile"), dockerfile).unwrap();
@@ -204,7 +79,7 @@ fn workspace(reg: &Registry) -> tempfile::TempDir {
     ws
 }
 
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+pub(super) fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut files = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -226,31 +101,31 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// What one run of the action left behind.
-struct Run {
+pub(super) struct Run {
     result: Value,
     /// RUNNER_TEMP, kept until the run is dropped.
     temp: tempfile::TempDir,
 }
 
 impl Run {
-    fn conclusion(&self) -> &str {
+    pub(super) fn conclusion(&self) -> &str {
         self.result["conclusion"].as_str().unwrap()
     }
 
-    fn output(&self, name: &str) -> &str {
+    pub(super) fn output(&self, name: &str) -> &str {
         self.result["outputs"][name].as_str().unwrap_or("")
     }
 
-    fn log(&self) -> &str {
+    pub(super) fn log(&self) -> &str {
         self.result["log"].as_str().unwrap()
     }
 
-    fn summary(&self) -> &str {
+    pub(super) fn summary(&self) -> &str {
         self.result["summary"].as_str().unwrap()
     }
 
     /// `(level, file, line, col, message)` of every annotation.
-    fn annotations(&self) -> Vec<(String, String, String, String, String)> {
+    pub(super) fn annotations(&self) -> Vec<(String, String, String, String, String)> {
         self.result["annotations"]
             .as_array()
             .unwrap()
@@ -268,7 +143,7 @@ impl Run {
             .collect()
     }
 
-    fn step(&self, id: &str) -> &Value {
+    pub(super) fn step(&self, id: &str) -> &Value {
         self.result["steps"]
             .as_array()
             .unwrap()
@@ -277,7 +152,7 @@ impl Run {
             .unwrap_or_else(|| panic!("no step {id}: {:#}", self.result["steps"]))
     }
 
-    fn report(&self) -> Value {
+    pub(super) fn report(&self) -> Value {
         let path = self.output("report");
         assert!(
             Path::new(path).starts_with(self.temp.path()),
@@ -287,7 +162,7 @@ impl Run {
         serde_json::from_slice(&fs::read(path).expect("report")).expect("report JSON")
     }
 
-    fn dump(&self) -> String {
+    pub(super) fn dump(&self) -> String {
         format!(
             "conclusion {}\noutputs {}\nannotations {:#?}\n--- log\n{}\n--- summary\n{}",
             self.conclusion(),
@@ -299,7 +174,7 @@ impl Run {
     }
 }
 
-struct Action<'a> {
+pub(super) struct Action<'a> {
     reg: &'a Registry,
     workspace: &'a Path,
     inputs: Vec<(String, String)>,
@@ -309,7 +184,7 @@ struct Action<'a> {
 }
 
 impl<'a> Action<'a> {
-    fn new(reg: &'a Registry, workspace: &'a Path) -> Action<'a> {
+    pub(super) fn new(reg: &'a Registry, workspace: &'a Path) -> Action<'a> {
         Action {
             reg,
             workspace,
@@ -323,27 +198,27 @@ impl<'a> Action<'a> {
         }
     }
 
-    fn input(mut self, name: &str, value: &str) -> Self {
+    pub(super) fn input(mut self, name: &str, value: &str) -> Self {
         self.inputs.push((name.into(), value.into()));
         self
     }
 
-    fn env(mut self, name: &str, value: &str) -> Self {
+    pub(super) fn env(mut self, name: &str, value: &str) -> Self {
         self.env.push((name.into(), value.into()));
         self
     }
 
-    fn tool_cache(mut self, dir: &Path) -> Self {
+    pub(super) fn tool_cache(mut self, dir: &Path) -> Self {
         self.tool_cache = Some(dir.to_path_buf());
         self
     }
 
-    fn flag(mut self, flag: &str) -> Self {
+    pub(super) fn flag(mut self, flag: &str) -> Self {
         self.flags.push(flag.into());
         self
     }
 
-    fn run(self) -> Run {
+    pub(super) fn run(self) -> Run {
         let temp = tempfile::tempdir().expect("runner temp");
         let cache = temp.path().join("digestpin-cache");
         let result_file = temp.path().join("result.json");
@@ -903,13 +778,13 @@ fn action_builds_from_its_source_once_then_uses_the_cache() {
 
 /// A static file server on 127.0.0.1 (HTTP/1.1, one request per connection) that records the
 /// path of every request: a GitHub release's download URLs, served from a directory.
-struct FileServer {
-    url: String,
+pub(super) struct FileServer {
+    pub(super) url: String,
     requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl FileServer {
-    fn start(root_dir: &Path) -> FileServer {
+    pub(super) fn start(root_dir: &Path) -> FileServer {
         use std::io::{BufRead, BufReader, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -949,7 +824,7 @@ impl FileServer {
         FileServer { url, requests }
     }
 
-    fn requests(&self) -> Vec<String> {
+    pub(super) fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
     }
 }
@@ -1365,585 +1240,4 @@ fn every_uses_is_pinned_to_a_full_commit_sha_with_its_version() {
         readme.contains(&format!("uses: {PLACEHOLDER}")),
         "README.md does not show the action as {PLACEHOLDER}"
     );
-}
-
-// ------------------------------------------------------------------------------------------
-// pre-commit
-
-#[test]
-fn pre_commit_manifest_is_valid() {
-    if !have_tool("pre-commit") {
-        return;
-    }
-    let out = Command::new(venv_tool("pre-commit"))
-        .args(["validate-manifest", ".pre-commit-hooks.yaml"])
-        .current_dir(root())
-        .output()
-        .expect("pre-commit");
-    assert!(out.status.success(), "{}", text(&out));
-}
-
-/// Names digestpin walks for (see `files::is_dockerfile_name`), and names it does not.
-const HOOK_FILES: &[&str] = &[
-    "Dockerfile",
-    "Containerfile",
-    "Dockerfile.dev",
-    "Containerfile.prod",
-    "deploy/app.Dockerfile",
-    "deploy/nested/app.dockerfile",
-    "x.Containerfile",
-    "sub/y.containerfile",
-    "sub/Dockerfile",
-];
-const NOT_HOOK_FILES: &[&str] = &[
-    "dockerfile",
-    "Dockerfile-dev",
-    ".dockerfile",
-    "notes.txt",
-    "Dockerfile.d/README.md",
-    "sub/myDockerfile",
-];
-
-#[test]
-fn pre_commit_files_pattern_matches_the_names_digestpin_walks_for() {
-    if !have_runner() {
-        return;
-    }
-    let script = r#"
-import json, re, sys, yaml
-hooks = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))
-print(json.dumps({h["id"]: [bool(re.search(h["files"], p)) for p in sys.argv[2:]] for h in hooks}))
-"#;
-    let names: Vec<&str> = HOOK_FILES.iter().chain(NOT_HOOK_FILES).copied().collect();
-    let out = Command::new(python())
-        .args(["-c", script])
-        .arg(root().join(".pre-commit-hooks.yaml"))
-        .args(&names)
-        .output()
-        .expect("python");
-    assert!(out.status.success(), "{}", text(&out));
-    let matches: BTreeMap<String, Vec<bool>> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        matches.keys().collect::<Vec<_>>(),
-        [
-            "digestpin",
-            "digestpin-check",
-            "digestpin-check-system",
-            "digestpin-system"
-        ]
-    );
-    for (hook, got) in matches {
-        for (name, matched) in names.iter().zip(got) {
-            assert_eq!(matched, HOOK_FILES.contains(name), "{hook}: {name}");
-            assert_eq!(
-                matched,
-                digestpin::kinds::Kinds::default()
-                    .claim(std::path::Path::new(name))
-                    .is_some(),
-                "{name}"
-            );
-        }
-    }
-}
-
-/// The prebuilt (`language: system`) hooks are their build-from-source twins but for how
-/// digestpin gets there: same command, same files, same name (what pre-commit prints).
-#[test]
-fn pre_commit_system_hooks_run_what_their_build_from_source_twins_run() {
-    if !have_runner() {
-        return;
-    }
-    let script = r#"
-import json, sys, yaml
-print(json.dumps(yaml.safe_load(open(sys.argv[1], encoding="utf-8"))))
-"#;
-    let out = Command::new(python())
-        .args(["-c", script])
-        .arg(root().join(".pre-commit-hooks.yaml"))
-        .output()
-        .expect("python");
-    assert!(out.status.success(), "{}", text(&out));
-    let hooks: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let by_id = |id: &str| {
-        hooks
-            .iter()
-            .find(|h| h["id"] == id)
-            .unwrap_or_else(|| panic!("no hook {id}"))
-            .as_object()
-            .unwrap()
-            .clone()
-    };
-    for (built, system) in [
-        ("digestpin-check", "digestpin-check-system"),
-        ("digestpin", "digestpin-system"),
-    ] {
-        let (mut built, mut system) = (by_id(built), by_id(system));
-        assert_eq!(built.remove("language").unwrap(), "rust");
-        assert_eq!(system.remove("language").unwrap(), "system");
-        let description = system.remove("description").unwrap();
-        assert!(
-            description
-                .as_str()
-                .unwrap()
-                .ends_with("Uses the digestpin on PATH."),
-            "{description}"
-        );
-        for hook in [&mut built, &mut system] {
-            hook.remove("id");
-            hook.remove("description");
-        }
-        assert_eq!(built, system);
-    }
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "digestpin tests")
-        .env("GIT_AUTHOR_EMAIL", "tests@digestpin.invalid")
-        .env("GIT_COMMITTER_NAME", "digestpin tests")
-        .env("GIT_COMMITTER_EMAIL", "tests@digestpin.invalid")
-        .env("GIT_AUTHOR_DATE", "2024-01-01T00:00:00Z")
-        .env("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z")
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_INDEX_FILE")
-        .env_remove("GIT_WORK_TREE")
-        .output()
-        .expect("git");
-    assert!(out.status.success(), "git {args:?}\n{}", text(&out));
-}
-
-/// The project as a hook repository: its tracked and untracked-but-not-ignored files (the
-/// working tree as it is; on a clean CI clone that is HEAD), committed to a fresh repository.
-fn hook_repository(into: &Path) {
-    let out = Command::new("git")
-        .args([
-            "ls-files",
-            "-z",
-            "--cached",
-            "--others",
-            "--exclude-standard",
-        ])
-        .current_dir(root())
-        .output()
-        .expect("git ls-files");
-    assert!(out.status.success(), "{}", text(&out));
-    for name in out.stdout.split(|&b| b == 0).filter(|n| !n.is_empty()) {
-        let name = String::from_utf8_lossy(name).into_owned();
-        let from = root().join(&name);
-        if !from.is_file() {
-            continue;
-        }
-        let to = into.join(&name);
-        fs::create_dir_all(to.parent().unwrap()).unwrap();
-        fs::copy(&from, &to).unwrap();
-    }
-    git(into, &["init", "-q"]);
-    git(into, &["add", "-A"]);
-    git(
-        into,
-        &["commit", "-q", "--no-verify", "-m", "hook repository"],
-    );
-}
-
-#[test]
-fn pre_commit_try_repo_check_hook_fails_on_unpinned_and_passes_on_pinned() {
-    if !have_tool("pre-commit") || !available("git", cmd_exists("git")) {
-        return;
-    }
-    let work = root().join("target/precommit");
-    fs::create_dir_all(&work).unwrap();
-    let hooks = tempfile::tempdir_in(&work).unwrap();
-    hook_repository(hooks.path());
-
-    let repo = tempfile::tempdir().unwrap();
-    git(repo.path(), &["init", "-q"]);
-    let unpinned = "FROM cgr.dev/chainguard/static:latest\n";
-    for name in HOOK_FILES.iter().chain(NOT_HOOK_FILES) {
-        let path = repo.path().join(name);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, unpinned).unwrap();
-    }
-    git(repo.path(), &["add", "-A"]);
-
-    let try_repo = || {
-        let out = Command::new(venv_tool("pre-commit"))
-            .args(["try-repo", "--color", "never"])
-            .arg(hooks.path())
-            .args(["digestpin-check", "--all-files", "--verbose"])
-            .current_dir(repo.path())
-            .env("PRE_COMMIT_HOME", work.join("home"))
-            .env("CARGO_TARGET_DIR", work.join("cargo-target"))
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_INDEX_FILE")
-            .env_remove("GIT_WORK_TREE")
-            .env_remove("RUSTFLAGS")
-            .stdin(Stdio::null())
-            .output()
-            .expect("pre-commit try-repo");
-        (out.status.code(), text(&out))
-    };
-
-    // Unpinned: fails, naming every Dockerfile by its walked-for name and nothing else.
-    let (code, out) = try_repo();
-    assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("digestpin (image references pinned)"), "{out}");
-    assert!(out.contains("Failed"), "{out}");
-    let reported = |name: &str| out.lines().any(|l| l.starts_with(&format!("{name}:1:6: ")));
-    for name in HOOK_FILES {
-        assert!(reported(name), "{name} not checked\n{out}");
-    }
-    for name in NOT_HOOK_FILES {
-        assert!(!reported(name), "{name} was checked\n{out}");
-    }
-
-    // Pinned (the other names stay unpinned: the hook never sees them): passes.
-    let digest = format!("sha256:{}", "0123456789abcdef".repeat(4));
-    for name in HOOK_FILES {
-        fs::write(
-            repo.path().join(name),
-            format!("FROM cgr.dev/chainguard/static:latest@{digest}\n"),
-        )
-        .unwrap();
-    }
-    git(repo.path(), &["add", "-A"]);
-    let (code, out) = try_repo();
-    assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("Passed"), "{out}");
-}
-
-#[test]
-fn pre_commit_try_repo_system_hook_uses_the_digestpin_on_path_and_builds_nothing() {
-    if !have_tool("pre-commit") || !available("git", cmd_exists("git")) {
-        return;
-    }
-    let hooks = tempfile::tempdir().unwrap();
-    hook_repository(hooks.path());
-    let home = tempfile::tempdir().unwrap();
-    let repo = tempfile::tempdir().unwrap();
-    git(repo.path(), &["init", "-q"]);
-    let digest = format!("sha256:{}", "0123456789abcdef".repeat(4));
-    fs::write(
-        repo.path().join("Dockerfile"),
-        "FROM cgr.dev/chainguard/static:latest\n",
-    )
-    .unwrap();
-    fs::write(
-        repo.path().join("app.dockerfile"),
-        format!("FROM cgr.dev/chainguard/static:latest@{digest}\n"),
-    )
-    .unwrap();
-    git(repo.path(), &["add", "-A"]);
-
-    // PATH: a directory with digestpin (where a release binary would be), then the rest of
-    // PATH without any other digestpin.
-    let bin = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(digestpin(), bin.path().join("digestpin")).unwrap();
-    let rest: Vec<PathBuf> = std::env::split_paths(&std::env::var_os("PATH").unwrap())
-        .filter(|d| !d.join("digestpin").exists())
-        .collect();
-    let with = std::env::join_paths(std::iter::once(bin.path().to_path_buf()).chain(rest.clone()))
-        .unwrap();
-    let without = std::env::join_paths(rest).unwrap();
-    let try_repo = |path: &std::ffi::OsStr| {
-        let out = Command::new(venv_tool("pre-commit"))
-            .args(["try-repo", "--color", "never"])
-            .arg(hooks.path())
-            .args(["digestpin-check-system", "--all-files", "--verbose"])
-            .current_dir(repo.path())
-            .env("PRE_COMMIT_HOME", home.path())
-            .env("PATH", path)
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_INDEX_FILE")
-            .env_remove("GIT_WORK_TREE")
-            .stdin(Stdio::null())
-            .output()
-            .expect("pre-commit try-repo");
-        (out.status.code(), text(&out))
-    };
-    let (code, out) = try_repo(&with);
-    assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("Dockerfile:1:6: "), "{out}");
-    assert!(!out.contains("app.dockerfile:1:6: "), "{out}");
-    // pre-commit made no Rust environment (`rustenv-*`): nothing was built.
-    for entry in fs::read_dir(home.path()).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            for inner in fs::read_dir(&path).unwrap() {
-                let name = inner.unwrap().file_name();
-                assert!(!name.to_string_lossy().starts_with("rustenv"), "{name:?}");
-            }
-        }
-    }
-    fs::write(
-        repo.path().join("Dockerfile"),
-        format!("FROM cgr.dev/chainguard/static:latest@{digest}\n"),
-    )
-    .unwrap();
-    git(repo.path(), &["add", "-A"]);
-    let (code, out) = try_repo(&with);
-    assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("Passed"), "{out}");
-
-    // Without digestpin on PATH the hook says so rather than building it.
-    let (code, out) = try_repo(&without);
-    assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("digestpin"), "{out}");
-    assert!(out.contains("not found"), "{out}");
-}
-
-// ------------------------------------------------------------------------------------------
-// The crate as published (`cargo install digestpin`, `cargo binstall digestpin`)
-
-#[test]
-fn cargo_package_ships_the_sources_readme_and_license_and_nothing_else() {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .args([
-            "package",
-            "--list",
-            "--locked",
-            "--offline",
-            "--allow-dirty",
-        ])
-        .current_dir(root())
-        .output()
-        .expect("cargo package --list");
-    assert!(out.status.success(), "{}", text(&out));
-    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
-    let files: Vec<&str> = stdout.lines().collect();
-    for needed in [
-        "Cargo.toml",
-        "Cargo.lock",
-        "README.md",
-        "src/lib.rs",
-        "src/main.rs",
-    ] {
-        assert!(files.contains(&needed), "{needed} not packaged\n{stdout}");
-    }
-    if root().join("LICENSE").is_file() {
-        assert!(files.contains(&"LICENSE"), "LICENSE not packaged\n{stdout}");
-    }
-    for file in &files {
-        let generated = [".cargo_vcs_info.json", "Cargo.toml.orig"].contains(file);
-        let shipped = ["Cargo.toml", "Cargo.lock", "README.md", "LICENSE"].contains(file)
-            || (file.starts_with("src/") && file.ends_with(".rs"));
-        assert!(generated || shipped, "{file} is packaged\n{stdout}");
-    }
-    // Every module the library and the binary compile is in the package.
-    let sources = snapshot(&root().join("src"));
-    for name in sources.keys().filter(|n| n.ends_with(".rs")) {
-        assert!(
-            files.contains(&format!("src/{name}").as_str()),
-            "src/{name}"
-        );
-    }
-    // The metadata crates.io shows and `cargo binstall` reads.
-    let manifest = fs::read_to_string(root().join("Cargo.toml")).unwrap();
-    for key in [
-        "\nrepository = ",
-        "\nhomepage = ",
-        "\ndocumentation = ",
-        "\nlicense = ",
-        "\nreadme = ",
-        "\n[package.metadata.binstall]",
-    ] {
-        assert!(manifest.contains(key), "Cargo.toml has no {}", key.trim());
-    }
-}
-
-/// The release workflow builds exactly the targets the action downloads, under the names the
-/// action and `cargo binstall` ask for.
-#[test]
-fn release_workflow_builds_every_target_the_action_downloads() {
-    let release = fs::read_to_string(root().join(".github/workflows/release.yml")).unwrap();
-    let action = fs::read_to_string(root().join("action.yml")).unwrap();
-    let built: Vec<&str> = release
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("- { target: "))
-        .map(|l| l.split(',').next().unwrap())
-        .collect();
-    let downloaded: Vec<&str> = action
-        .lines()
-        .filter_map(|l| l.split_once(") target=").map(|(_, t)| t))
-        .map(|t| t.split_whitespace().next().unwrap())
-        .collect();
-    assert_eq!(built.len(), 5, "{built:?}");
-    assert_eq!(
-        built.iter().collect::<std::collections::BTreeSet<_>>(),
-        downloaded.iter().collect(),
-        "release.yml builds {built:?}, action.yml downloads {downloaded:?}"
-    );
-    // Archive names: digestpin-TARGET.tar.gz, .zip on Windows, a folder digestpin-TARGET inside.
-    assert!(release.contains(r#"name="digestpin-$TARGET""#));
-    assert!(release.contains(r#"tar -czf "$name.tar.gz" "$name""#));
-    assert!(release.contains(r#"7z a -tzip -bd "$name.zip" "$name""#));
-    assert!(action.contains(r#"asset="digestpin-$target.zip""#));
-    assert!(action.contains(r#"asset="digestpin-$target.tar.gz""#));
-    assert!(action.contains(r#"bin="$download/digestpin-$target/digestpin$exe""#));
-    let manifest = fs::read_to_string(root().join("Cargo.toml")).unwrap();
-    assert!(manifest.contains(
-        r#"pkg-url = "{ repo }/releases/download/v{ version }/{ name }-{ target }{ archive-suffix }""#
-    ));
-    assert!(manifest.contains(r#"bin-dir = "{ name }-{ target }/{ bin }{ binary-ext }""#));
-    assert!(release.contains("sha256sum -- * > SHA256SUMS"));
-    assert!(release.contains("actions/attest-build-provenance@"));
-}
-
-/// The `run:` script of the step named `step` of job `job` in release.yml.
-fn release_step(job: &str, step: &str) -> String {
-    let script = r#"
-import json, sys, yaml
-wf = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))
-steps = [s for s in wf["jobs"][sys.argv[2]]["steps"] if s.get("name") == sys.argv[3]]
-print(json.dumps(steps[0]["run"] if len(steps) == 1 else None))
-"#;
-    let out = Command::new(python())
-        .args(["-c", script])
-        .arg(root().join(".github/workflows/release.yml"))
-        .args([job, step])
-        .output()
-        .expect("python");
-    assert!(out.status.success(), "{}", text(&out));
-    let run: Option<String> = serde_json::from_slice(&out.stdout).unwrap();
-    run.unwrap_or_else(|| panic!("release.yml: no step {step:?} in job {job}"))
-}
-
-fn executable(path: &Path, text: &str) {
-    fs::write(path, text).unwrap();
-    let mut perm = fs::metadata(path).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
-    fs::set_permissions(path, perm).unwrap();
-}
-
-/// release.yml's own packaging and checksum steps, run on this machine for every target (each
-/// "binary" a copy of this build), produce a release the action downloads, verifies and runs:
-/// for every runner it has a binary for (tar.gz; Windows: zip, unpacked with unzip).
-/// Stand-ins: `7z` (on GitHub's Windows runners; here `zip`) and `readelf` (this build is not
-/// a static musl binary, which the step checks for).
-#[test]
-fn release_workflow_packages_what_the_action_downloads_and_verifies() {
-    if !have_runner()
-        || !available(
-            "curl, tar, zip, unzip",
-            ["curl", "tar", "unzip"].iter().all(|c| cmd_exists(c)) && cmd_exists("zip"),
-        )
-    {
-        return;
-    }
-    let package = release_step("build", "Package");
-    let sums = release_step("publish", "Write SHA256SUMS");
-    let work = tempfile::tempdir().unwrap();
-    let shims = work.path().join("shims");
-    fs::create_dir_all(&shims).unwrap();
-    executable(
-        &shims.join("7z"),
-        "#!/bin/sh\n# 7z a -tzip -bd NAME.zip DIR\n[ \"$1\" = a ] || exit 2\nexec zip -qr \"$4\" \"$5\"\n",
-    );
-    executable(
-        &shims.join("readelf"),
-        "#!/bin/sh\necho 'Program Headers: LOAD only (stand-in)'\n",
-    );
-    let path = format!(
-        "{}:{}",
-        shims.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let checkout = work.path().join("checkout");
-    fs::create_dir_all(&checkout).unwrap();
-    fs::copy(root().join("README.md"), checkout.join("README.md")).unwrap();
-    let targets = [
-        "x86_64-unknown-linux-musl",
-        "aarch64-unknown-linux-musl",
-        "x86_64-apple-darwin",
-        "aarch64-apple-darwin",
-        "x86_64-pc-windows-msvc",
-    ];
-    // This build without its debug info (a tenth of the size): faster to pack and unpack.
-    let bin = work.path().join("digestpin");
-    fs::copy(digestpin(), &bin).unwrap();
-    let _ = Command::new("strip")
-        .arg("--strip-debug")
-        .arg(&bin)
-        .stderr(Stdio::null())
-        .status();
-    let dist = work.path().join("dist");
-    fs::create_dir_all(&dist).unwrap();
-    for target in targets {
-        let exe = if target.contains("windows") {
-            ".exe"
-        } else {
-            ""
-        };
-        let release = checkout.join(format!("target/{target}/release"));
-        fs::create_dir_all(&release).unwrap();
-        fs::copy(&bin, release.join(format!("digestpin{exe}"))).unwrap();
-        let out = Command::new("bash")
-            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &package])
-            .current_dir(&checkout)
-            .env("TARGET", target)
-            .env("PATH", &path)
-            .output()
-            .expect("bash");
-        assert!(out.status.success(), "Package {target}\n{}", text(&out));
-        // upload-artifact, then download-artifact with merge-multiple: one dist/ folder.
-        for entry in fs::read_dir(checkout.join("dist")).unwrap() {
-            let entry = entry.unwrap();
-            fs::rename(entry.path(), dist.join(entry.file_name())).unwrap();
-        }
-    }
-    let out = Command::new("bash")
-        .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &sums])
-        .current_dir(&dist)
-        .output()
-        .expect("bash");
-    assert!(out.status.success(), "Write SHA256SUMS\n{}", text(&out));
-    let sums = fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
-    assert_eq!(sums.lines().count(), 5, "{sums}");
-
-    // The GitHub release: its assets under /download/vX.Y.Z/.
-    let releases = work.path().join("releases");
-    fs::create_dir_all(releases.join("download")).unwrap();
-    fs::rename(&dist, releases.join("download/v0.1.0")).unwrap();
-    let server = FileServer::start(&releases);
-    let reg = Registry::start();
-    let ws = workspace(&reg);
-    for (os, arch, asset) in [
-        ("Linux", "X64", "digestpin-x86_64-unknown-linux-musl.tar.gz"),
-        (
-            "Linux",
-            "ARM64",
-            "digestpin-aarch64-unknown-linux-musl.tar.gz",
-        ),
-        ("macOS", "X64", "digestpin-x86_64-apple-darwin.tar.gz"),
-        ("macOS", "ARM64", "digestpin-aarch64-apple-darwin.tar.gz"),
-        ("Windows", "X64", "digestpin-x86_64-pc-windows-msvc.zip"),
-    ] {
-        let before = server.requests().len();
-        let run = Action::new(&reg, ws.path())
-            .input("version", "v0.1.0")
-            .input("release-url", &format!("{}/download", server.url))
-            .flag("--runner-os")
-            .flag(os)
-            .flag("--runner-arch")
-            .flag(arch)
-            .run();
-        let why = run.dump();
-        assert_eq!(
-            run.step("install")["outcome"],
-            "success",
-            "{os} {arch}\n{why}"
-        );
-        assert!(run.log().contains("matches SHA256SUMS"), "{why}");
-        assert_eq!(run.output("findings"), "3", "{os} {arch}\n{why}");
-        assert_eq!(
-            server.requests()[before..],
-            [
-                format!("/download/v0.1.0/{asset}"),
-                "/download/v0.1.0/SHA256SUMS".to_string()
-            ],
-            "{os} {arch}"
-        );
-    }
 }

@@ -2,10 +2,8 @@
 //! found from a subdirectory, named with `--config`, errors naming file:line and key, and
 //! flags winning over it. Registries are the emulator on 127.0.0.1.
 
-#[path = "support/cli.rs"]
-mod cli;
-#[path = "support/emulator.rs"]
-mod emulator;
+use crate::support::cli;
+use crate::support::emulator;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
