@@ -38,4 +38,5 @@ mod registry_pin;
 mod registry_selftest;
 mod reports;
 mod resolution;
+mod retry;
 mod tags;

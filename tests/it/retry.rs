@@ -4,10 +4,7 @@
 //! emulator's log; a budget that runs out; a `Retry-After` beyond the cap; and a garbled
 //! history body that costs one attempt of the same budget, never a nested loop.
 
-#[path = "support/cli.rs"]
-mod cli;
-#[path = "support/emulator.rs"]
-mod emulator;
+use crate::support::{cli, emulator};
 
 use std::path::Path;
 use std::time::{Duration, Instant};
