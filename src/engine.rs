@@ -375,8 +375,8 @@ pub enum Reason {
     NotWritten,
     /// The registry does not hold the pinned digest.
     DigestNotFound,
-    /// The registry could not answer.
-    Registry(crate::registry::RegistryError),
+    /// The registry could not answer (boxed: a plan per reference stays small).
+    Registry(Box<crate::registry::RegistryError>),
     /// No answer was asked for (a bug if ever seen).
     NotResolved,
 }
@@ -773,7 +773,7 @@ fn plan_ref(
     };
     let answer = match answers.get(&query) {
         None => Err(Reason::NotResolved),
-        Some(Err(e)) => Err(Reason::Registry(e.clone())),
+        Some(Err(e)) => Err(Reason::Registry(Box::new(e.clone()))),
         Some(Ok(answer)) => Ok(answer),
     };
     let decision = match answer {
@@ -781,7 +781,7 @@ fn plan_ref(
         Ok(Resolution::Digest(existence)) => match existence {
             Existence::Exists => Decision::Keep,
             Existence::Missing => Decision::Missing,
-            Existence::Failed(e) => Decision::Error(Reason::Registry(e.clone())),
+            Existence::Failed(e) => Decision::Error(Reason::Registry(Box::new(e.clone()))),
         },
         Ok(Resolution::History(history)) => decide_history(history, &query, &mut plan, opts),
         Ok(Resolution::Current { digest, published }) => {
@@ -896,7 +896,9 @@ fn decide_history(
     }
     match history.checked.get(&old) {
         Some(Existence::Missing) if candidate.is_none() => return Decision::Missing,
-        Some(Existence::Failed(e)) => return Decision::Error(Reason::Registry(e.clone())),
+        Some(Existence::Failed(e)) => {
+            return Decision::Error(Reason::Registry(Box::new(e.clone())));
+        }
         _ => {}
     }
     let Some(entry) = candidate else {

@@ -184,7 +184,7 @@ fn walk_dir(
     let exclude = exclude.clone();
     // Symlinks found by walking must resolve inside the directory walked.
     let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let mut regular: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let first = found.files.len();
     let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
     let walker = ignore::WalkBuilder::new(dir)
         .hidden(true)
@@ -218,34 +218,46 @@ fn walk_dir(
         if !named || entry.depth() == 0 || kind.is_dir() {
             continue;
         }
-        // The file each path reads: the walker does not descend into linked directories, so a
-        // regular file's resolved path is the root's joined with its own below the root.
-        let read = if kind.is_file() {
-            let below = entry.path().strip_prefix(dir).unwrap_or(entry.path());
-            Ok(root.join(below))
-        } else if kind.is_symlink() {
-            symlink_target(entry.path(), &root, dir)
-        } else {
-            Err(not_regular(&kind))
-        };
-        let path = entry.into_path();
-        let path = match (strip_dot, path.strip_prefix(".")) {
+        let path = entry.path();
+        let shown = match (strip_dot, path.strip_prefix(".")) {
             (true, Ok(rest)) => rest.to_path_buf(),
-            _ => path,
+            _ => path.to_path_buf(),
         };
-        match read {
-            Ok(target) if kind.is_file() => regular.push((target, path)),
-            Ok(target) => links.push((target, path)),
-            Err(reason) => found.skipped.push(Skipped { path, reason }),
+        if kind.is_file() {
+            found.files.push(shown);
+        } else if kind.is_symlink() {
+            match symlink_target(path, &root, dir) {
+                Ok(target) => links.push((target, shown)),
+                Err(reason) => found.skipped.push(Skipped {
+                    path: shown,
+                    reason,
+                }),
+            }
+        } else {
+            found.skipped.push(Skipped {
+                path: shown,
+                reason: not_regular(&kind),
+            });
         }
     }
     // A file reached by a symlink and by its own name (or by two symlinks) is read once, under
     // its own name (or the first link's): writing it twice would find it changed the second
     // time.
-    let mut names: HashMap<PathBuf, PathBuf> = regular.iter().cloned().collect();
-    found
-        .files
-        .extend(regular.into_iter().map(|(_, path)| path));
+    if links.is_empty() {
+        return;
+    }
+    // The file each path reads: the walker does not descend into linked directories, so a
+    // regular file's resolved path is the root's joined with its own below the root. Only
+    // worked out when there are links (a tree without them costs nothing more).
+    let mut names: HashMap<PathBuf, PathBuf> = found.files[first..]
+        .iter()
+        .map(|path| {
+            (
+                root.join(path.strip_prefix(dir).unwrap_or(path)),
+                path.clone(),
+            )
+        })
+        .collect();
     links.sort_by(|a, b| a.1.cmp(&b.1));
     for (target, path) in links {
         match names.get(&target) {
