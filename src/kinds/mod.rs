@@ -3,6 +3,7 @@
 //! reports never name a kind; adding one is a module here and a line in [`ALL`].
 
 pub mod dockerfile;
+pub mod yaml;
 
 use std::fmt;
 use std::io::{self, Read};
