@@ -2,6 +2,7 @@
 //! references with exact byte spans ([`crate::found`]). The engine, the rewriter and the
 //! reports never name a kind; adding one is a module here and a line in [`ALL`].
 
+pub mod compose;
 pub mod dockerfile;
 pub mod yaml;
 
@@ -30,7 +31,7 @@ pub trait FileKind: Send + Sync {
 }
 
 /// Every kind digestpin reads, in the order they claim files.
-pub static ALL: [&dyn FileKind; 1] = [&dockerfile::Dockerfile];
+pub static ALL: [&dyn FileKind; 2] = [&dockerfile::Dockerfile, &compose::Compose];
 
 /// The kinds a run reads (all of them unless the config or a test says otherwise).
 #[derive(Clone)]

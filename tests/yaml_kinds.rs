@@ -1,0 +1,411 @@
+//! The YAML kinds end to end through the CLI against the emulator: golden fixtures under
+//! `fixtures/yaml/KIND/{input,expected}` are pinned to exactly the expected bytes, a second run
+//! changes nothing, `--check` then passes, and `--check --offline` before names every unpinned
+//! reference by file:line:column. PyYAML is the oracle: the pinned documents equal the
+//! originals but for the pinned image values, and every reference `list` reports is a scalar
+//! PyYAML sees at that key path.
+
+#[path = "support/cli.rs"]
+mod cli;
+#[path = "support/emulator.rs"]
+mod emulator;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command as Process, Stdio};
+use std::time::Duration;
+
+use assert_cmd::Command;
+use emulator::{Emulator, Kind};
+use serde_json::Value;
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+fn digestpin(dir: &Path, emu: &Emulator) -> Command {
+    let mut cmd = cli::digestpin(dir);
+    cmd.env(
+        "DIGESTPIN_ENDPOINTS",
+        format!("cgr.dev={0},docker.io={0}", emu.url()),
+    );
+    cmd
+}
+
+fn relative_files(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(
+                    path.strip_prefix(root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for rel in relative_files(from) {
+        let path = to.join(&rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, std::fs::read(from.join(&rel)).unwrap()).unwrap();
+    }
+}
+
+fn stdout(cmd: &mut Command) -> (i32, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+    )
+}
+
+fn python() -> PathBuf {
+    std::env::var_os("DIGESTPIN_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv/bin/python"))
+}
+
+/// PyYAML there, else a failure under CI and a loud skip elsewhere.
+fn have_pyyaml() -> bool {
+    let ok = Process::new(python())
+        .args(["-c", "import yaml"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        let msg = format!(
+            "{} with PyYAML is not available: run scripts/test, or point DIGESTPIN_PYTHON at \
+             an interpreter that has it",
+            python().display()
+        );
+        assert!(std::env::var_os("CI").is_none(), "{msg}");
+        eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
+    }
+    ok
+}
+
+/// Loads ORIGINAL and PINNED with PyYAML (all documents, anchors and merges resolved) and
+/// prints, as JSON, the key paths where they differ, after checking that each difference is a
+/// string that only gained a digest (and `:latest` when it had no tag). Then checks that every
+/// reference in LIST (digestpin's `list --format json` for ORIGINAL) is a string PyYAML sees at
+/// its key path, containing the reported text.
+const ORACLE: &str = r#"
+import json, re, sys, yaml
+orig_path, pinned_path, listed = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+load = lambda p: list(yaml.safe_load_all(open(p, encoding="utf-8-sig", newline="")))
+orig, pinned = load(orig_path), load(pinned_path)
+assert len(orig) == len(pinned), "document count"
+diffs = []
+def walk(a, b, path):
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b), path
+        for k in a:
+            walk(a[k], b[k], path + [str(k)])
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            walk(x, y, path + ["[%d]" % i])
+    elif a != b:
+        assert isinstance(a, str) and isinstance(b, str), (path, a, b)
+        m = re.search(r"@sha256:[0-9a-f]{64}", b)
+        assert m, (path, a, b)
+        gained = b[: m.start()] + b[m.end():]
+        assert gained == a or gained.replace(":latest", "", 1) == a, (path, a, b)
+        diffs.append(".".join(path).replace(".[", "["))
+for a, b in zip(orig, pinned):
+    walk(a, b, [])
+def at(doc, site):
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", site):
+        doc = doc[int(part[1:-1])] if part.startswith("[") else doc[part]
+    return doc
+for ref in listed:
+    values = [at(d, ref["site"]) for d in orig if isinstance(d, dict)]
+    assert any(isinstance(v, str) and ref["original"] in v for v in values), ref
+print(json.dumps(diffs))
+"#;
+
+/// What the oracle says of one file: the key paths whose values changed.
+fn oracle(original: &Path, pinned: &Path, listed: &[Value]) -> Vec<String> {
+    let listed: Vec<Value> = listed
+        .iter()
+        .map(|r| serde_json::json!({"site": r["instruction"], "original": r["original"]}))
+        .collect();
+    let out = Process::new(python())
+        .args(["-c", ORACLE])
+        .arg(original)
+        .arg(pinned)
+        .arg(serde_json::to_string(&listed).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "oracle on {}: {}",
+        original.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Pins `fixtures/yaml/KIND/input` against `emu` and compares with `expected` (bless with
+/// DIGESTPIN_BLESS=1); checks the offline check before names `unpinned`, the second run, the
+/// checks after, and the oracle on every file. Returns the temporary tree.
+fn golden(kind: &str, emu: &Emulator, unpinned: &[&str]) -> tempfile::TempDir {
+    let fixtures = root().join("fixtures/yaml").join(kind);
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixtures.join("input"), dir.path());
+    let files = relative_files(&fixtures.join("input"));
+
+    let (code, check) = stdout(digestpin(dir.path(), emu).args([
+        "pin",
+        "--check",
+        "--offline",
+        "--color",
+        "never",
+    ]));
+    assert_eq!(code, 1, "{check}");
+    let named: Vec<&str> = check
+        .lines()
+        .map(|l| l.split(": ").next().unwrap_or(l))
+        .collect();
+    assert_eq!(named, unpinned, "{check}");
+
+    let (code, list) = stdout(digestpin(dir.path(), emu).args(["list", "--format", "json"]));
+    assert_eq!(code, 0, "{list}");
+    let list: Value = serde_json::from_str(&list).unwrap();
+
+    let out = digestpin(dir.path(), emu)
+        .args(["pin", "--color", "never"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bless = std::env::var_os("DIGESTPIN_BLESS").is_some();
+    for rel in &files {
+        let actual = std::fs::read(dir.path().join(rel)).unwrap();
+        let expected_path = fixtures.join("expected").join(rel);
+        if bless {
+            std::fs::create_dir_all(expected_path.parent().unwrap()).unwrap();
+            std::fs::write(&expected_path, &actual).unwrap();
+            continue;
+        }
+        let expected = std::fs::read(&expected_path).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&actual),
+            String::from_utf8_lossy(&expected),
+            "{rel}"
+        );
+        assert_eq!(actual, expected, "{rel} byte for byte");
+    }
+
+    let before: Vec<Vec<u8>> = files
+        .iter()
+        .map(|rel| std::fs::read(dir.path().join(rel)).unwrap())
+        .collect();
+    let (code, diff) = stdout(digestpin(dir.path(), emu).arg("pin"));
+    assert_eq!(
+        (code, diff.as_str()),
+        (0, ""),
+        "the second run changes nothing"
+    );
+    let after: Vec<Vec<u8>> = files
+        .iter()
+        .map(|rel| std::fs::read(dir.path().join(rel)).unwrap())
+        .collect();
+    assert_eq!(before, after, "the second run changes nothing");
+    digestpin(dir.path(), emu)
+        .args(["pin", "--check"])
+        .assert()
+        .success();
+    digestpin(dir.path(), emu)
+        .args(["pin", "--check", "--offline"])
+        .assert()
+        .success();
+
+    if have_pyyaml() {
+        for file in list["files"].as_array().unwrap() {
+            let rel = file["path"].as_str().unwrap();
+            let refs = file["refs"].as_array().unwrap();
+            let changed = oracle(
+                &fixtures.join("input").join(rel),
+                &dir.path().join(rel),
+                refs,
+            );
+            let pinned_sites: Vec<&str> = refs
+                .iter()
+                .filter(|r| r["state"] == "unpinned")
+                .map(|r| r["instruction"].as_str().unwrap())
+                .collect();
+            // Every pinned reference changed where PyYAML looks, and nothing else did but
+            // the copies merged from the same anchor.
+            for site in &pinned_sites {
+                assert!(
+                    changed.iter().any(|c| c == site),
+                    "{rel}: {site} in {changed:?}"
+                );
+            }
+            std::fs::write(
+                dir.path().join(format!("{}.oracle", rel.replace('/', "_"))),
+                changed.join("\n"),
+            )
+            .unwrap();
+        }
+    }
+    dir
+}
+
+#[test]
+fn compose_golden_pins_each_case_in_place() {
+    let emu = Emulator::start();
+    for (repo, tag) in [
+        ("chainguard/go", "latest"),
+        ("chainguard/static", "latest"),
+        ("chainguard/nginx", "latest"),
+        ("library/postgres", "16"),
+        ("library/redis", "7"),
+        ("library/busybox", "latest"),
+        ("library/alpine", "3.20"),
+    ] {
+        emu.generate_history(repo, tag, 3, "2024-05-30T12:00:00Z", DAY);
+    }
+    let dir = golden(
+        "compose",
+        &emu,
+        &[
+            "compose.yaml:5:10",
+            "compose.yaml:8:19",
+            "compose.yaml:18:13",
+            "compose.yaml:20:25",
+            "compose.yaml:22:26",
+            "compose.yaml:32:12",
+            "compose.yaml:45:19",
+            "sub/docker-compose.prod.yml:4:13",
+            "sub/docker-compose.prod.yml:6:12",
+        ],
+    );
+    if have_pyyaml() {
+        let changed = std::fs::read_to_string(dir.path().join("compose.yaml.oracle")).unwrap();
+        assert_eq!(
+            changed.lines().collect::<Vec<_>>(),
+            [
+                "x-go.image",
+                "x-static",
+                "services.api.image",
+                "services.worker.image",
+                "services.web.image",
+                "services.db.image",
+                "services.cache.image",
+                "services.dollars.image",
+                "services.tiny.image",
+                "services.flow.image",
+            ]
+        );
+    }
+}
+
+#[test]
+fn a_compose_build_output_is_never_pinned_nor_asked_for() {
+    let emu = Emulator::start();
+    emu.generate_history("chainguard/go", "latest", 2, "2024-05-30T12:00:00Z", DAY);
+    let dir = tempfile::tempdir().unwrap();
+    let compose = "services:\n  app:\n    build: .\n    image: cgr.dev/chainguard/go:latest\n  \
+                   other:\n    build:\n      context: sub\n    image: \"me/other\"\n";
+    std::fs::write(dir.path().join("compose.yml"), compose).unwrap();
+    let (code, list) = stdout(digestpin(dir.path(), &emu).arg("list"));
+    assert_eq!(code, 0);
+    assert_eq!(
+        list,
+        "compose.yml:4:12: build-output services.app.image cgr.dev/chainguard/go:latest\n\
+         compose.yml:8:13: build-output services.other.image me/other\n"
+    );
+    for args in [
+        &["pin"][..],
+        &["pin", "--check"],
+        &["pin", "--check", "--offline"],
+    ] {
+        let (code, out) = stdout(digestpin(dir.path(), &emu).args(args));
+        assert_eq!((code, out.as_str()), (0, ""), "{args:?}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("compose.yml")).unwrap(),
+        compose
+    );
+    assert_eq!(emu.count(Kind::History), 0);
+    assert_eq!(emu.count(Kind::Manifest), 0);
+}
+
+/// YAML names digestpin walks for, and names it does not (the Dockerfile names are checked
+/// in tests/integrations.rs the same way).
+const YAML_HOOK_FILES: &[&str] = &[
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yml",
+    "deploy/docker-compose.yaml",
+    "compose.override.yml",
+    "sub/docker-compose.prod.ci.yaml",
+];
+const NOT_YAML_HOOK_FILES: &[&str] = &[
+    "compose.json",
+    "compose..yml",
+    "mycompose.yml",
+    "compose.yaml.bak",
+    "values.yaml",
+];
+
+#[test]
+fn pre_commit_files_pattern_matches_the_yaml_names_digestpin_walks_for() {
+    if !have_pyyaml() {
+        return;
+    }
+    let script = r#"
+import json, re, sys, yaml
+hooks = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))
+print(json.dumps([[bool(re.search(h["files"], p)) for p in sys.argv[2:]] for h in hooks]))
+"#;
+    let names: Vec<&str> = YAML_HOOK_FILES
+        .iter()
+        .chain(NOT_YAML_HOOK_FILES)
+        .copied()
+        .collect();
+    let out = Process::new(python())
+        .args(["-c", script])
+        .arg(root().join(".pre-commit-hooks.yaml"))
+        .args(&names)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hooks: Vec<Vec<bool>> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(hooks.len(), 4);
+    for got in hooks {
+        for (name, matched) in names.iter().zip(got) {
+            assert_eq!(matched, YAML_HOOK_FILES.contains(name), "{name}");
+            assert_eq!(
+                matched,
+                digestpin::kinds::Kinds::default()
+                    .claim(Path::new(name))
+                    .is_some(),
+                "{name}"
+            );
+        }
+    }
+}
