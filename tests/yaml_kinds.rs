@@ -359,6 +359,10 @@ const YAML_HOOK_FILES: &[&str] = &[
     "deploy/docker-compose.yaml",
     "compose.override.yml",
     "sub/docker-compose.prod.ci.yaml",
+    ".github/workflows/ci.yml",
+    "sub/.github/workflows/release.yaml",
+    "action.yml",
+    ".github/actions/setup/action.yaml",
 ];
 const NOT_YAML_HOOK_FILES: &[&str] = &[
     "compose.json",
@@ -366,6 +370,9 @@ const NOT_YAML_HOOK_FILES: &[&str] = &[
     "mycompose.yml",
     "compose.yaml.bak",
     "values.yaml",
+    ".github/workflows/sub/ci.yml",
+    ".github/dependabot.yml",
+    "myaction.yml",
 ];
 
 #[test]
@@ -408,4 +415,72 @@ print(json.dumps([[bool(re.search(h["files"], p)) for p in sys.argv[2:]] for h i
             );
         }
     }
+}
+
+#[test]
+fn github_actions_golden_pins_each_case_in_place() {
+    let emu = Emulator::start();
+    for (repo, tag) in [
+        ("chainguard/go", "latest"),
+        ("chainguard/static", "latest"),
+        ("chainguard/busybox", "latest"),
+        ("chainguard/python", "latest"),
+        ("library/postgres", "16"),
+        ("library/alpine", "3.20"),
+    ] {
+        emu.generate_history(repo, tag, 3, "2024-05-30T12:00:00Z", DAY);
+    }
+    let dir = golden(
+        "github-actions",
+        &emu,
+        &[
+            ".github/actions/lint/action.yml:6:22",
+            ".github/workflows/ci.yml:10:16",
+            ".github/workflows/ci.yml:13:17",
+            ".github/workflows/ci.yml:19:24",
+            ".github/workflows/ci.yml:22:25",
+            ".github/workflows/ci.yml:27:15",
+            "docker-action/action.yaml:5:19",
+        ],
+    );
+    if have_pyyaml() {
+        let changed =
+            std::fs::read_to_string(dir.path().join(".github_workflows_ci.yml.oracle")).unwrap();
+        assert_eq!(
+            changed.lines().collect::<Vec<_>>(),
+            [
+                "jobs.test.container",
+                "jobs.test.services.db.image",
+                "jobs.test.steps[1].uses",
+                "jobs.test.steps[2].uses",
+                "jobs.build.container.image",
+            ]
+        );
+    }
+}
+
+#[test]
+fn walking_reads_hidden_folders_but_never_version_control_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    for rel in [
+        ".github/workflows/ci.yml",
+        ".git/workflows/x/.github/workflows/ci.yml",
+        ".hg/compose.yaml",
+        ".devcontainer/compose.yaml",
+    ] {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(
+            &path,
+            "jobs:\n  a:\n    container: alpine:3.20\nservices:\n  a:\n    image: alpine:3.20\n",
+        )
+        .unwrap();
+    }
+    let (code, list) = stdout(cli::digestpin(dir.path()).arg("list"));
+    assert_eq!(code, 0);
+    assert_eq!(
+        list,
+        ".devcontainer/compose.yaml:6:12: unpinned services.a.image alpine:3.20\n\
+         .github/workflows/ci.yml:3:16: unpinned jobs.a.container alpine:3.20\n"
+    );
 }

@@ -4,6 +4,7 @@
 
 pub mod compose;
 pub mod dockerfile;
+pub mod github_actions;
 pub mod yaml;
 
 use std::fmt;
@@ -31,7 +32,11 @@ pub trait FileKind: Send + Sync {
 }
 
 /// Every kind digestpin reads, in the order they claim files.
-pub static ALL: [&dyn FileKind; 2] = [&dockerfile::Dockerfile, &compose::Compose];
+pub static ALL: [&dyn FileKind; 3] = [
+    &dockerfile::Dockerfile,
+    &compose::Compose,
+    &github_actions::GithubActions,
+];
 
 /// The kinds a run reads (all of them unless the config or a test says otherwise).
 #[derive(Clone)]
