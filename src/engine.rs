@@ -39,6 +39,8 @@ impl fmt::Display for FileError {
 #[derive(Debug)]
 pub struct FileScan {
     pub path: PathBuf,
+    /// The name of its kind (`dockerfile`, `compose`, …); `None` when it could not be told.
+    pub kind: Option<&'static str>,
     pub refs: Vec<FoundRef>,
     pub error: Option<FileError>,
     /// What the file held when it was scanned (a file read whole without error): it is
@@ -176,6 +178,7 @@ fn scan_each_with(
     jobs.sort_by(|a, b| a.0.cmp(&b.0));
     let run = |job: Job| match job {
         (path, Some(message)) => FileScan {
+            kind: scope.kinds.claim(&path).map(|k| k.name()),
             path,
             refs: Vec::new(),
             error: Some(FileError {
@@ -293,6 +296,7 @@ pub fn scan_file(path: PathBuf, kinds: &Kinds) -> FileScan {
 const SNIFF: u64 = 4096;
 
 fn scan_file_with(path: PathBuf, kinds: &Kinds, fingerprint: bool) -> FileScan {
+    let mut kind_name = kinds.claim(&path).map(|k| k.name());
     let scanned = files::open_regular(&path).and_then(|(file, meta)| {
         let mut reader = files::Fingerprinting::new(file, &meta, fingerprint);
         let mut head = Vec::new();
@@ -309,6 +313,7 @@ fn scan_file_with(path: PathBuf, kinds: &Kinds, fingerprint: bool) -> FileScan {
                 }
             }
         };
+        kind_name = Some(kind.name());
         let scan = kind.scan(&mut std::io::Read::chain(&head[..], &mut reader))?;
         // A file with an error is never written: no need to read the rest of it.
         let fingerprint = match scan.error {
@@ -320,6 +325,7 @@ fn scan_file_with(path: PathBuf, kinds: &Kinds, fingerprint: bool) -> FileScan {
     match scanned {
         Err(e) => FileScan {
             path,
+            kind: kind_name,
             refs: Vec::new(),
             error: Some(FileError {
                 line: None,
@@ -329,6 +335,7 @@ fn scan_file_with(path: PathBuf, kinds: &Kinds, fingerprint: bool) -> FileScan {
         },
         Ok((scan, scanned)) => FileScan {
             path,
+            kind: kind_name,
             refs: scan.refs,
             error: scan.error.map(|e| FileError {
                 line: Some(e.line),
@@ -443,6 +450,8 @@ impl RefPlan {
 #[derive(Debug)]
 pub struct FilePlan {
     pub path: PathBuf,
+    /// The name of its kind, as in [`FileScan::kind`].
+    pub kind: Option<&'static str>,
     /// The file was (or, in `--check`/`--diff`, would be) rewritten.
     pub changed: bool,
     pub error: Option<FileError>,
@@ -566,6 +575,7 @@ pub fn plan_offline(scan: ScanReport) -> PinReport {
 pub fn plan_offline_file(file: FileScan) -> FilePlan {
     FilePlan {
         path: file.path,
+        kind: file.kind,
         changed: false,
         error: file.error,
         refs: file
@@ -702,6 +712,7 @@ pub fn plan_file(file: FileScan, answers: &Resolutions, opts: &PinOptions) -> Fi
     if file.error.is_some() {
         return FilePlan {
             path: file.path,
+            kind: file.kind,
             changed: false,
             error: file.error,
             refs: Vec::new(),
@@ -718,6 +729,7 @@ pub fn plan_file(file: FileScan, answers: &Resolutions, opts: &PinOptions) -> Fi
         .collect();
     let mut plan = FilePlan {
         path: file.path,
+        kind: file.kind,
         changed: false,
         error: None,
         refs,

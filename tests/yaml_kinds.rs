@@ -141,7 +141,7 @@ print(json.dumps(diffs))
 fn oracle(original: &Path, pinned: &Path, listed: &[Value]) -> Vec<String> {
     let listed: Vec<Value> = listed
         .iter()
-        .map(|r| serde_json::json!({"site": r["instruction"], "original": r["original"]}))
+        .map(|r| serde_json::json!({"site": r["site"], "original": r["original"]}))
         .collect();
     let out = Process::new(python())
         .args(["-c", ORACLE])
@@ -241,7 +241,11 @@ fn golden(kind: &str, emu: &Emulator, unpinned: &[&str]) -> tempfile::TempDir {
     if have_pyyaml() {
         for file in list["files"].as_array().unwrap() {
             let rel = file["path"].as_str().unwrap();
+            assert_eq!(file["kind"], kind, "{rel}");
             let refs = file["refs"].as_array().unwrap();
+            for r in refs {
+                assert_eq!(r["site"], r["instruction"], "{rel}");
+            }
             let changed = oracle(
                 &fixtures.join("input").join(rel),
                 &dir.path().join(rel),
@@ -250,7 +254,7 @@ fn golden(kind: &str, emu: &Emulator, unpinned: &[&str]) -> tempfile::TempDir {
             let pinned_sites: Vec<&str> = refs
                 .iter()
                 .filter(|r| r["state"] == "unpinned")
-                .map(|r| r["instruction"].as_str().unwrap())
+                .map(|r| r["site"].as_str().unwrap())
                 .collect();
             // Every pinned reference changed where PyYAML looks, and nothing else did but
             // the copies merged from the same anchor.

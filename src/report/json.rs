@@ -44,6 +44,7 @@ fn skipped_files(skipped: &[Skipped]) -> Vec<SkippedFile> {
 #[derive(Serialize)]
 struct ListFile<'a> {
     path: String,
+    kind: Option<&'a str>,
     error: Option<String>,
     refs: Mapped<'a, FoundRef, ListRef<'a>>,
 }
@@ -64,6 +65,7 @@ struct ListRef<'a> {
     column: usize,
     end_line: usize,
     instruction: &'a str,
+    site: &'a str,
     original: &'a str,
     state: RefState,
     registry: Option<&'a str>,
@@ -96,6 +98,7 @@ fn list_ref(r: &FoundRef) -> ListRef<'_> {
         column: r.column,
         end_line: r.end_line,
         instruction: r.site.as_str(),
+        site: r.site.as_str(),
         original: &r.original,
         state: r.state,
         registry,
@@ -113,6 +116,7 @@ pub fn list_json(report: &ScanReport, out: &mut dyn Write) -> io::Result<()> {
             .iter()
             .map(|f| ListFile {
                 path: json_path(&f.path),
+                kind: f.kind,
                 error: error_text(&f.error),
                 refs: Mapped(&f.refs, list_ref),
             })
@@ -133,6 +137,7 @@ struct PinDoc<'a> {
 #[derive(Serialize)]
 struct PinFile<'a> {
     path: String,
+    kind: Option<&'a str>,
     changed: bool,
     error: Option<String>,
     refs: Mapped<'a, RefPlan, PinRef<'a>>,
@@ -143,6 +148,7 @@ struct PinRef<'a> {
     line: usize,
     column: usize,
     instruction: &'a str,
+    site: &'a str,
     original: &'a str,
     registry: Option<&'a str>,
     repository: Option<&'a str>,
@@ -159,6 +165,7 @@ struct PinRef<'a> {
 fn pin_file(f: &FilePlan) -> PinFile<'_> {
     PinFile {
         path: json_path(&f.path),
+        kind: f.kind,
         changed: f.changed,
         error: error_text(&f.error),
         refs: Mapped(&f.refs, pin_ref),
@@ -171,6 +178,7 @@ fn pin_ref(p: &RefPlan) -> PinRef<'_> {
         line: p.found.line,
         column: p.found.column,
         instruction: p.found.site.as_str(),
+        site: p.found.site.as_str(),
         original: &p.found.original,
         registry,
         repository,
@@ -267,6 +275,7 @@ impl<'w> JsonFiles<'w> {
     pub fn list_file(&mut self, file: &FileScan) -> io::Result<()> {
         self.item(&ListFile {
             path: json_path(&file.path),
+            kind: file.kind,
             error: error_text(&file.error),
             refs: Mapped(&file.refs, list_ref),
         })
