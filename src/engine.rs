@@ -176,8 +176,11 @@ fn scan_each_with(
         .chain(discovery.files.into_iter().map(|path| (path, None)))
         .collect();
     jobs.sort_by(|a, b| a.0.cmp(&b.0));
+    // A file found by walking whose kind claims it only tentatively, and which turns out not
+    // to be of that kind (does not parse, holds nothing of it), is left out quietly.
+    let named = |path: &PathBuf| paths.iter().any(|p| p == path);
     let run = |job: Job| match job {
-        (path, Some(message)) => FileScan {
+        (path, Some(message)) => Some(FileScan {
             kind: scope.kinds.claim(&path).map(|k| k.name()),
             path,
             refs: Vec::new(),
@@ -186,11 +189,17 @@ fn scan_each_with(
                 message,
             }),
             scanned: None,
-        },
+        }),
         (path, None) => {
+            let tentative =
+                !named(&path) && scope.kinds.claim(&path).is_some_and(|k| k.tentative());
             let mut file = scan_file_with(path, &scope.kinds, fingerprint);
+            let scan_error = file.error.as_ref().is_some_and(|e| e.line.is_some());
+            if tentative && (scan_error || (file.error.is_none() && file.refs.is_empty())) {
+                return None;
+            }
             scope.apply(&mut file);
-            file
+            Some(file)
         }
     };
     let workers = std::thread::available_parallelism()
@@ -198,8 +207,8 @@ fn scan_each_with(
         .min(8)
         .min(jobs.len().max(1));
     if workers <= 1 {
-        for job in jobs {
-            each(run(job))?;
+        for file in jobs.into_iter().filter_map(run) {
+            each(file)?;
         }
         return Ok(Walk {
             empty_dirs: discovery.empty_dirs,
@@ -234,7 +243,7 @@ fn scan_each_with(
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner),
                     );
-                    let scanned: Vec<FileScan> = jobs.into_iter().map(run).collect();
+                    let scanned: Vec<FileScan> = jobs.into_iter().filter_map(run).collect();
                     if tx.send((i, scanned)).is_err() {
                         break;
                     }

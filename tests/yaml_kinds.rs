@@ -128,9 +128,12 @@ def walk(a, b, path):
 for a, b in zip(orig, pinned):
     walk(a, b, [])
 def at(doc, site):
-    for part in re.findall(r"[^.\[\]]+|\[\d+\]", site):
-        doc = doc[int(part[1:-1])] if part.startswith("[") else doc[part]
-    return doc
+    try:
+        for part in re.findall(r"[^.\[\]]+|\[\d+\]", site):
+            doc = doc[int(part[1:-1])] if part.startswith("[") else doc[part]
+        return doc
+    except (KeyError, IndexError, TypeError):
+        return None
 for ref in listed:
     values = [at(d, ref["site"]) for d in orig if isinstance(d, dict)]
     assert any(isinstance(v, str) and ref["original"] in v for v in values), ref
@@ -354,8 +357,8 @@ fn a_compose_build_output_is_never_pinned_nor_asked_for() {
     assert_eq!(emu.count(Kind::Manifest), 0);
 }
 
-/// YAML names digestpin walks for, and names it does not (the Dockerfile names are checked
-/// in tests/integrations.rs the same way).
+/// YAML names digestpin walks for by name, and names it does not (the Dockerfile names are
+/// checked in tests/integrations.rs the same way).
 const YAML_HOOK_FILES: &[&str] = &[
     "compose.yaml",
     "compose.yml",
@@ -367,6 +370,8 @@ const YAML_HOOK_FILES: &[&str] = &[
     "sub/.github/workflows/release.yaml",
     "action.yml",
     ".github/actions/setup/action.yaml",
+    ".gitlab-ci.yml",
+    "ci/lint.gitlab-ci.yml",
 ];
 const NOT_YAML_HOOK_FILES: &[&str] = &[
     "compose.json",
@@ -377,6 +382,8 @@ const NOT_YAML_HOOK_FILES: &[&str] = &[
     ".github/workflows/sub/ci.yml",
     ".github/dependabot.yml",
     "myaction.yml",
+    "gitlab-ci.yml",
+    "deploy/app.yaml",
 ];
 
 #[test]
@@ -410,11 +417,13 @@ print(json.dumps([[bool(re.search(h["files"], p)) for p in sys.argv[2:]] for h i
     for got in hooks {
         for (name, matched) in names.iter().zip(got) {
             assert_eq!(matched, YAML_HOOK_FILES.contains(name), "{name}");
+            // Every name a kind claims for sure (Kubernetes claims any YAML name only
+            // tentatively, by content: not in the hooks' pattern).
             assert_eq!(
                 matched,
                 digestpin::kinds::Kinds::default()
                     .claim(Path::new(name))
-                    .is_some(),
+                    .is_some_and(|k| !k.tentative()),
                 "{name}"
             );
         }
@@ -486,5 +495,101 @@ fn walking_reads_hidden_folders_but_never_version_control_ones() {
         list,
         ".devcontainer/compose.yaml:6:12: unpinned services.a.image alpine:3.20\n\
          .github/workflows/ci.yml:3:16: unpinned jobs.a.container alpine:3.20\n"
+    );
+}
+
+#[test]
+fn gitlab_ci_golden_pins_each_case_in_place() {
+    let emu = Emulator::start();
+    for (repo, tag) in [
+        ("chainguard/go", "latest"),
+        ("chainguard/busybox", "latest"),
+        ("library/postgres", "16"),
+        ("library/redis", "7"),
+        ("library/alpine", "3.20"),
+    ] {
+        emu.generate_history(repo, tag, 3, "2024-05-30T12:00:00Z", DAY);
+    }
+    let dir = golden(
+        "gitlab-ci",
+        &emu,
+        &[
+            ".gitlab-ci.yml:2:8",
+            ".gitlab-ci.yml:6:12",
+            ".gitlab-ci.yml:9:7",
+            ".gitlab-ci.yml:10:14",
+            ".gitlab-ci.yml:27:14",
+            "ci/lint.gitlab-ci.yml:5:10",
+        ],
+    );
+    if have_pyyaml() {
+        let changed = std::fs::read_to_string(dir.path().join(".gitlab-ci.yml.oracle")).unwrap();
+        assert_eq!(
+            changed.lines().collect::<Vec<_>>(),
+            [
+                "image",
+                "default.image.name",
+                "default.services[0]",
+                "default.services[1].name",
+                "build.services[0]",
+            ]
+        );
+    }
+}
+
+#[test]
+fn kubernetes_golden_pins_container_images_only() {
+    let emu = Emulator::start();
+    for (repo, tag) in [
+        ("chainguard/go", "latest"),
+        ("chainguard/busybox", "latest"),
+        ("chainguard/nginx", "latest"),
+        ("library/alpine", "3.20"),
+    ] {
+        emu.generate_history(repo, tag, 3, "2024-05-30T12:00:00Z", DAY);
+    }
+    let dir = golden(
+        "kubernetes",
+        &emu,
+        &[
+            "deploy/app.yaml:13:19",
+            "deploy/app.yaml:16:18",
+            "deploy/app.yaml:18:35",
+            "deploy/app.yaml:42:22",
+            "pod.yml:8:14",
+        ],
+    );
+    if have_pyyaml() {
+        let changed = std::fs::read_to_string(dir.path().join("deploy_app.yaml.oracle")).unwrap();
+        assert_eq!(
+            changed.lines().collect::<Vec<_>>(),
+            [
+                "spec.template.spec.initContainers[0].image",
+                "spec.template.spec.containers[0].image",
+                "spec.template.spec.containers[1].image",
+                "spec.jobTemplate.spec.template.spec.containers[1].image",
+            ]
+        );
+    }
+}
+
+#[test]
+fn a_helm_template_is_skipped_when_walked_and_an_error_when_named() {
+    let fixtures = root().join("fixtures/yaml/kubernetes/input");
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixtures.join("chart"), &dir.path().join("chart"));
+    let (code, list) = stdout(cli::digestpin(dir.path()).args(["list", "--format", "json"]));
+    assert_eq!(code, 0, "{list}");
+    let list: Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list["files"], serde_json::json!([]));
+    let out = cli::digestpin(dir.path())
+        .args(["list", "chart/templates/deployment.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("chart/templates/deployment.yaml:9:"),
+        "{stderr}"
     );
 }
