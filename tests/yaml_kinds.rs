@@ -593,3 +593,28 @@ fn a_helm_template_is_skipped_when_walked_and_an_error_when_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn kinds_flag_limits_a_run_and_overrides_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: &str| {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("Dockerfile", "FROM alpine:3.20\n");
+    write("compose.yaml", "services:\n  a:\n    image: alpine:3.20\n");
+    write(
+        "k8s/pod.yaml",
+        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - image: alpine:3.20\n",
+    );
+    write(".digestpin.toml", "kinds = [\"dockerfile\"]\n");
+    let list = |args: &[&str]| stdout(cli::digestpin(dir.path()).arg("list").args(args));
+    assert_eq!(list(&[]).1, "Dockerfile:1:6: unpinned FROM alpine:3.20\n");
+    assert_eq!(
+        list(&["--kinds", "compose,kubernetes"]).1,
+        "compose.yaml:3:12: unpinned services.a.image alpine:3.20\n\
+         k8s/pod.yaml:5:12: unpinned spec.containers[0].image alpine:3.20\n"
+    );
+    assert_eq!(list(&["--kinds", "helm"]).0, 2);
+}
