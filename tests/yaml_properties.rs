@@ -227,3 +227,124 @@ fn the_generator_reaches_the_kinds() {
         "only {pinned} of 500 generated files had a reference to pin"
     );
 }
+
+/// PyYAML as the oracle on generated files: each original and its pinned copy (every span
+/// pinned by the kind that reads it) load to the same documents but for the pinned values,
+/// which only gained a digest; and every reference a kind reports is a string PyYAML sees at
+/// its key path. One interpreter for all the files.
+#[test]
+fn pyyaml_agrees_on_generated_files() {
+    let python = std::env::var_os("DIGESTPIN_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python")
+        });
+    let have = std::process::Command::new(&python)
+        .args(["-c", "import yaml"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} with PyYAML is needed",
+            python.display()
+        );
+        eprintln!(
+            "\n!!!!!!!! SKIPPED: {} with PyYAML !!!!!!!!\n",
+            python.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mut cases = Vec::new();
+    for n in 0..300 {
+        let bytes = yamlish().new_tree(&mut runner).unwrap().current();
+        for kind in yaml_kinds() {
+            let scan = kind.scan(&mut Cursor::new(&bytes[..])).unwrap();
+            let edits: Vec<Edit> = scan
+                .refs
+                .iter()
+                .filter(|r| matches!(r.state, RefState::Unpinned))
+                .filter_map(|r| {
+                    Some(Edit {
+                        span: r.span.clone()?,
+                        replacement: format!("{}@sha256:{}", r.original, "a".repeat(64)),
+                    })
+                })
+                .collect();
+            if scan.refs.is_empty() {
+                continue;
+            }
+            let original = dir.path().join(format!("{n}-{}.orig", kind.name()));
+            let pinned = dir.path().join(format!("{n}-{}.pinned", kind.name()));
+            std::fs::write(&original, &bytes).unwrap();
+            std::fs::write(&pinned, apply(&bytes, &edits).unwrap()).unwrap();
+            let listed: Vec<serde_json::Value> = scan
+                .refs
+                .iter()
+                .map(|r| serde_json::json!({"site": r.site.as_str(), "original": &*r.original}))
+                .collect();
+            cases.push(serde_json::json!({
+                "original": original, "pinned": pinned, "listed": listed,
+                "pinned_sites": scan.refs.iter()
+                    .filter(|r| r.state == RefState::Unpinned && r.span.is_some())
+                    .map(|r| r.site.as_str()).collect::<Vec<_>>(),
+            }));
+        }
+    }
+    assert!(cases.len() >= 300, "{} cases", cases.len());
+    let script = r#"
+import json, re, sys, yaml
+cases = json.load(open(sys.argv[1]))
+load = lambda p: list(yaml.safe_load_all(open(p, encoding="utf-8-sig", newline="")))
+def at(doc, site):
+    try:
+        for part in re.findall(r"[^.\[\]]+|\[\d+\]", site):
+            doc = doc[int(part[1:-1])] if part.startswith("[") else doc[part]
+        return doc
+    except (KeyError, IndexError, TypeError):
+        return None
+checked = 0
+for case in cases:
+    orig, pinned = load(case["original"]), load(case["pinned"])
+    assert len(orig) == len(pinned), case
+    diffs = []
+    def walk(a, b, path):
+        if isinstance(a, dict):
+            assert isinstance(b, dict) and list(a) == list(b), (case, path)
+            for k in a:
+                walk(a[k], b[k], path + [str(k)])
+        elif isinstance(a, list):
+            assert isinstance(b, list) and len(a) == len(b), (case, path)
+            for i, (x, y) in enumerate(zip(a, b)):
+                walk(x, y, path + ["[%d]" % i])
+        elif a != b:
+            assert isinstance(a, str) and isinstance(b, str), (case, path, a, b)
+            assert b.replace("@sha256:" + "a" * 64, "") == a, (case, path, a, b)
+            diffs.append(".".join(path).replace(".[", "["))
+    for a, b in zip(orig, pinned):
+        walk(a, b, [])
+    for site in case["pinned_sites"]:
+        assert site in diffs, (case, site, diffs)
+    for ref in case["listed"]:
+        values = [at(d, ref["site"]) for d in orig if isinstance(d, dict)]
+        assert any(isinstance(v, str) and ref["original"] in v.replace("$$", "$") for v in values), (case, ref)
+    checked += 1
+print(checked)
+"#;
+    let cases_path = dir.path().join("cases.json");
+    std::fs::write(&cases_path, serde_json::to_vec(&cases).unwrap()).unwrap();
+    let out = std::process::Command::new(&python)
+        .args(["-c", script])
+        .arg(&cases_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let checked: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert_eq!(checked, cases.len());
+}
