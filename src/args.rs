@@ -33,6 +33,15 @@ pub struct Cli {
     /// Read no config file
     #[arg(long, global = true, conflicts_with = "config")]
     pub no_config: bool,
+    /// Read only these file kinds (overrides kinds in the config file)
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        value_name = "KIND,...",
+        value_parser = clap::builder::PossibleValuesParser::new(crate::config::KINDS)
+    )]
+    pub kinds: Vec<String>,
 }
 
 #[derive(Subcommand)]

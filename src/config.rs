@@ -311,7 +311,7 @@ image = "python:*"
             config.kinds.as_deref(),
             Some(&["dockerfile".to_owned(), "compose".to_owned()][..])
         );
-        assert_eq!(config.scope.kinds.names(), ["dockerfile"]);
+        assert_eq!(config.scope.kinds.names(), ["dockerfile", "compose"]);
         assert!(
             config
                 .scope

@@ -39,6 +39,8 @@ impl fmt::Display for FileError {
 #[derive(Debug)]
 pub struct FileScan {
     pub path: PathBuf,
+    /// The name of its kind (`dockerfile`, `compose`, …); `None` when it could not be told.
+    pub kind: Option<&'static str>,
     pub refs: Vec<FoundRef>,
     pub error: Option<FileError>,
     /// What the file held when it was scanned (a file read whole without error): it is
@@ -174,8 +176,12 @@ fn scan_each_with(
         .chain(discovery.files.into_iter().map(|path| (path, None)))
         .collect();
     jobs.sort_by(|a, b| a.0.cmp(&b.0));
+    // A file found by walking whose kind claims it only tentatively, and which turns out not
+    // to be of that kind (does not parse, holds nothing of it), is left out quietly.
+    let named = |path: &PathBuf| paths.iter().any(|p| p == path);
     let run = |job: Job| match job {
-        (path, Some(message)) => FileScan {
+        (path, Some(message)) => Some(FileScan {
+            kind: scope.kinds.claim(&path).map(|k| k.name()),
             path,
             refs: Vec::new(),
             error: Some(FileError {
@@ -183,11 +189,17 @@ fn scan_each_with(
                 message,
             }),
             scanned: None,
-        },
+        }),
         (path, None) => {
+            let tentative =
+                !named(&path) && scope.kinds.claim(&path).is_some_and(|k| k.tentative());
             let mut file = scan_file_with(path, &scope.kinds, fingerprint);
+            let scan_error = file.error.as_ref().is_some_and(|e| e.line.is_some());
+            if tentative && (scan_error || (file.error.is_none() && file.refs.is_empty())) {
+                return None;
+            }
             scope.apply(&mut file);
-            file
+            Some(file)
         }
     };
     let workers = std::thread::available_parallelism()
@@ -195,8 +207,8 @@ fn scan_each_with(
         .min(8)
         .min(jobs.len().max(1));
     if workers <= 1 {
-        for job in jobs {
-            each(run(job))?;
+        for file in jobs.into_iter().filter_map(run) {
+            each(file)?;
         }
         return Ok(Walk {
             empty_dirs: discovery.empty_dirs,
@@ -231,7 +243,7 @@ fn scan_each_with(
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner),
                     );
-                    let scanned: Vec<FileScan> = jobs.into_iter().map(run).collect();
+                    let scanned: Vec<FileScan> = jobs.into_iter().filter_map(run).collect();
                     if tx.send((i, scanned)).is_err() {
                         break;
                     }
@@ -293,6 +305,7 @@ pub fn scan_file(path: PathBuf, kinds: &Kinds) -> FileScan {
 const SNIFF: u64 = 4096;
 
 fn scan_file_with(path: PathBuf, kinds: &Kinds, fingerprint: bool) -> FileScan {
+    let mut kind_name = kinds.claim(&path).map(|k| k.name());
     let scanned = files::open_regular(&path).and_then(|(file, meta)| {
         let mut reader = files::Fingerprinting::new(file, &meta, fingerprint);
         let mut head = Vec::new();
@@ -309,6 +322,7 @@ fn scan_file_with(path: PathBuf, kinds: &Kinds, fingerprint: bool) -> FileScan {
                 }
             }
         };
+        kind_name = Some(kind.name());
         let scan = kind.scan(&mut std::io::Read::chain(&head[..], &mut reader))?;
         // A file with an error is never written: no need to read the rest of it.
         let fingerprint = match scan.error {
@@ -320,6 +334,7 @@ fn scan_file_with(path: PathBuf, kinds: &Kinds, fingerprint: bool) -> FileScan {
     match scanned {
         Err(e) => FileScan {
             path,
+            kind: kind_name,
             refs: Vec::new(),
             error: Some(FileError {
                 line: None,
@@ -329,6 +344,7 @@ fn scan_file_with(path: PathBuf, kinds: &Kinds, fingerprint: bool) -> FileScan {
         },
         Ok((scan, scanned)) => FileScan {
             path,
+            kind: kind_name,
             refs: scan.refs,
             error: scan.error.map(|e| FileError {
                 line: Some(e.line),
@@ -443,6 +459,8 @@ impl RefPlan {
 #[derive(Debug)]
 pub struct FilePlan {
     pub path: PathBuf,
+    /// The name of its kind, as in [`FileScan::kind`].
+    pub kind: Option<&'static str>,
     /// The file was (or, in `--check`/`--diff`, would be) rewritten.
     pub changed: bool,
     pub error: Option<FileError>,
@@ -566,6 +584,7 @@ pub fn plan_offline(scan: ScanReport) -> PinReport {
 pub fn plan_offline_file(file: FileScan) -> FilePlan {
     FilePlan {
         path: file.path,
+        kind: file.kind,
         changed: false,
         error: file.error,
         refs: file
@@ -702,6 +721,7 @@ pub fn plan_file(file: FileScan, answers: &Resolutions, opts: &PinOptions) -> Fi
     if file.error.is_some() {
         return FilePlan {
             path: file.path,
+            kind: file.kind,
             changed: false,
             error: file.error,
             refs: Vec::new(),
@@ -718,6 +738,7 @@ pub fn plan_file(file: FileScan, answers: &Resolutions, opts: &PinOptions) -> Fi
         .collect();
     let mut plan = FilePlan {
         path: file.path,
+        kind: file.kind,
         changed: false,
         error: None,
         refs,

@@ -1,7 +1,8 @@
 //! Finding Dockerfiles, reading them safely, and writing them back safely.
 //!
 //! Directories are walked with the `ignore` crate (honouring `.gitignore` and `.ignore`, even
-//! outside a git repository, and skipping hidden entries) for the names SPEC.md lists; a file
+//! outside a git repository, and skipping version-control folders such as `.git`, but not other
+//! hidden ones: `.github/` holds workflows) for the names the file kinds claim; a file
 //! named explicitly is always read, whatever its name, but it must be a regular file. The
 //! config file's `exclude` patterns prune what a walk finds (never a path named on the
 //! command line itself).
@@ -174,6 +175,9 @@ fn kind_name(kind: &std::fs::FileType) -> &'static str {
     }
 }
 
+/// Version-control folders, never walked (other hidden folders are).
+const VCS_DIRS: [&str; 7] = [".git", ".hg", ".svn", ".bzr", "_darcs", ".jj", "CVS"];
+
 fn walk_dir(
     dir: &Path,
     strip_dot: bool,
@@ -187,7 +191,7 @@ fn walk_dir(
     let first = found.files.len();
     let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
     let walker = ignore::WalkBuilder::new(dir)
-        .hidden(true)
+        .hidden(false)
         .git_ignore(true)
         .git_global(false)
         .git_exclude(true)
@@ -196,7 +200,9 @@ fn walk_dir(
         .require_git(false)
         .filter_entry(move |entry| {
             let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-            entry.depth() == 0 || !exclude.matches(entry.path(), is_dir)
+            entry.depth() == 0
+                || !(exclude.matches(entry.path(), is_dir)
+                    || is_dir && VCS_DIRS.iter().any(|v| entry.file_name() == *v))
         })
         .build();
     for entry in walker {
@@ -770,6 +776,8 @@ mod tests {
             "a/README",
             "b/Containerfile.x",
             ".hidden/Dockerfile",
+            ".git/Dockerfile",
+            "sub/.hg/Dockerfile",
             "vendor/Dockerfile",
         ] {
             let p = root.join(f);
@@ -789,7 +797,15 @@ mod tests {
             .iter()
             .map(|p| p.strip_prefix(root).unwrap().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(rel, ["Dockerfile", "a/app.dockerfile", "b/Containerfile.x"]);
+        assert_eq!(
+            rel,
+            [
+                ".hidden/Dockerfile",
+                "Dockerfile",
+                "a/app.dockerfile",
+                "b/Containerfile.x"
+            ]
+        );
         assert_eq!(found.empty_dirs, [root.join("empty")]);
         assert_eq!(found.errors.len(), 1);
     }

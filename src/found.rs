@@ -29,6 +29,9 @@ pub enum RefState {
     Invalid,
     /// Its characters are split (a line continuation, escapes), so it is never rewritten.
     Split,
+    /// The name a build gives its result (a compose service with `build:`): never pulled,
+    /// never pinned.
+    BuildOutput,
 }
 
 impl RefState {
@@ -42,12 +45,16 @@ impl RefState {
             RefState::Ignored => "ignored",
             RefState::Invalid => "invalid",
             RefState::Split => "split",
+            RefState::BuildOutput => "build-output",
         }
     }
 
-    /// Whether this names an image to pin (as opposed to a stage or `scratch`).
+    /// Whether this names an image to pin (as opposed to a stage, `scratch` or a build output).
     pub fn is_image(self) -> bool {
-        !matches!(self, RefState::Stage | RefState::Scratch)
+        !matches!(
+            self,
+            RefState::Stage | RefState::Scratch | RefState::BuildOutput
+        )
     }
 }
 

@@ -35,6 +35,14 @@ pub fn run(mut cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> io::Result
         writeln!(err, "error: {e}")?;
         return Ok(ExitStatus::Error);
     }
+    if !cli.kinds.is_empty() {
+        let kinds = crate::kinds::Kinds::default().only(&cli.kinds);
+        match &mut cli.command {
+            Command::Pin(args) => args.scope.kinds = kinds,
+            Command::List(args) => args.scope.kinds = kinds,
+            _ => {}
+        }
+    }
     match cli.command {
         Command::List(args) => list(args, out, err),
         Command::Pin(args) => pin(args, out, err),

@@ -2,7 +2,12 @@
 //! references with exact byte spans ([`crate::found`]). The engine, the rewriter and the
 //! reports never name a kind; adding one is a module here and a line in [`ALL`].
 
+pub mod compose;
 pub mod dockerfile;
+pub mod github_actions;
+pub mod gitlab_ci;
+pub mod kubernetes;
+pub mod yaml;
 
 use std::fmt;
 use std::io::{self, Read};
@@ -18,6 +23,14 @@ pub trait FileKind: Send + Sync {
     /// Whether a file found by walking, at `path`, is of this kind (by its name and place).
     fn claims(&self, path: &Path) -> bool;
 
+    /// Whether its claim by name is only tentative (every `*.yaml` may be a Kubernetes
+    /// manifest): a file found by walking that it cannot parse, or in which it finds no
+    /// reference, is not of this kind and is left out quietly. Named explicitly, such a file
+    /// is still read and its error reported.
+    fn tentative(&self) -> bool {
+        false
+    }
+
     /// Whether a file named explicitly, whose name no kind claims, is of this kind, judging by
     /// its first bytes.
     fn sniff(&self, _head: &[u8]) -> bool {
@@ -29,7 +42,13 @@ pub trait FileKind: Send + Sync {
 }
 
 /// Every kind digestpin reads, in the order they claim files.
-pub static ALL: [&dyn FileKind; 1] = [&dockerfile::Dockerfile];
+pub static ALL: [&dyn FileKind; 5] = [
+    &dockerfile::Dockerfile,
+    &compose::Compose,
+    &github_actions::GithubActions,
+    &gitlab_ci::GitlabCi,
+    &kubernetes::Kubernetes,
+];
 
 /// The kinds a run reads (all of them unless the config or a test says otherwise).
 #[derive(Clone)]

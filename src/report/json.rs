@@ -45,6 +45,7 @@ fn skipped_files(skipped: &[Skipped]) -> Vec<SkippedFile> {
 #[derive(Serialize)]
 struct ListFile<'a> {
     path: String,
+    kind: Option<&'a str>,
     error: Option<String>,
     refs: Mapped<'a, FoundRef, ListRef<'a>>,
 }
@@ -65,6 +66,7 @@ struct ListRef<'a> {
     column: usize,
     end_line: usize,
     instruction: &'a str,
+    site: &'a str,
     original: &'a str,
     state: RefState,
     registry: Option<&'a str>,
@@ -97,6 +99,7 @@ fn list_ref(r: &FoundRef) -> ListRef<'_> {
         column: r.column,
         end_line: r.end_line,
         instruction: r.site.as_str(),
+        site: r.site.as_str(),
         original: &r.original,
         state: r.state,
         registry,
@@ -114,6 +117,7 @@ pub fn list_json(report: &ScanReport, out: &mut dyn Write) -> io::Result<()> {
             .iter()
             .map(|f| ListFile {
                 path: json_path(&f.path),
+                kind: f.kind,
                 error: error_text(&f.error),
                 refs: Mapped(&f.refs, list_ref),
             })
@@ -134,6 +138,7 @@ struct PinDoc<'a> {
 #[derive(Serialize)]
 struct PinFile<'a> {
     path: String,
+    kind: Option<&'a str>,
     changed: bool,
     error: Option<String>,
     refs: Mapped<'a, RefPlan, PinRef<'a>>,
@@ -144,6 +149,7 @@ struct PinRef<'a> {
     line: usize,
     column: usize,
     instruction: &'a str,
+    site: &'a str,
     original: &'a str,
     registry: Option<&'a str>,
     repository: Option<&'a str>,
@@ -160,6 +166,7 @@ struct PinRef<'a> {
 fn pin_file(f: &FilePlan) -> PinFile<'_> {
     PinFile {
         path: json_path(&f.path),
+        kind: f.kind,
         changed: f.changed,
         error: error_text(&f.error),
         refs: Mapped(&f.refs, pin_ref),
@@ -172,6 +179,7 @@ fn pin_ref(p: &RefPlan) -> PinRef<'_> {
         line: p.found.line,
         column: p.found.column,
         instruction: p.found.site.as_str(),
+        site: p.found.site.as_str(),
         original: &p.found.original,
         registry,
         repository,
@@ -268,6 +276,7 @@ impl<'w> JsonFiles<'w> {
     pub fn list_file(&mut self, file: &FileScan) -> io::Result<()> {
         self.item(&ListFile {
             path: json_path(&file.path),
+            kind: file.kind,
             error: error_text(&file.error),
             refs: Mapped(&file.refs, list_ref),
         })

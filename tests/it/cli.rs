@@ -68,13 +68,13 @@ fn list_json_has_the_documented_shape() {
     let doc = json(&out.get_output().stdout);
     assert_eq!(
         doc,
-        serde_json::json!({"files": [{"path": "Dockerfile", "error": null,
+        serde_json::json!({"files": [{"path": "Dockerfile", "kind": "dockerfile", "error": null,
             "refs": [{"line": 1, "column": 10, "end_line": 1, "instruction": "syntax",
-                      "original": "docker/dockerfile:1", "state": "unpinned",
+                      "site": "syntax", "original": "docker/dockerfile:1", "state": "unpinned",
                       "registry": "docker.io", "repository": "docker/dockerfile", "tag": "1",
                       "digest": null},
                      {"line": 2, "column": 6, "end_line": 2, "instruction": "FROM",
-                      "original": "cgr.dev/chainguard/go:latest", "state": "unpinned",
+                      "site": "FROM", "original": "cgr.dev/chainguard/go:latest", "state": "unpinned",
                       "registry": "cgr.dev", "repository": "chainguard/go", "tag": "latest",
                       "digest": null}]}]})
     );
@@ -84,6 +84,7 @@ fn list_json_has_the_documented_shape() {
         "\"column\"",
         "\"end_line\"",
         "\"instruction\"",
+        "\"site\"",
         "\"original\"",
         "\"state\"",
         "\"registry\"",

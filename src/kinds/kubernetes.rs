@@ -1,0 +1,146 @@
+//! The Kubernetes kind: any other `*.y[a]ml` whose documents have a top-level `apiVersion` and
+//! `kind`, each document on its own. Images are the `image` of every item of a `containers`,
+//! `initContainers` or `ephemeralContainers` list, at any depth (Pods, workload templates,
+//! CronJobs, custom resources embedding pod templates); no other `image` key. The claim by name
+//! is tentative: a walked `.yaml` that does not parse (a Helm template) or holds no image is not
+//! a Kubernetes file and is left out quietly.
+
+use std::collections::HashSet;
+use std::io::{self, Read};
+use std::path::Path;
+
+use super::yaml::{Node, NodeId, Yaml};
+use crate::found::{Scan, Site};
+
+/// The Kubernetes kind.
+pub struct Kubernetes;
+
+const CONTAINER_LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
+
+impl super::FileKind for Kubernetes {
+    fn name(&self) -> &'static str {
+        "kubernetes"
+    }
+
+    fn claims(&self, path: &Path) -> bool {
+        path.extension().is_some_and(|e| e == "yaml" || e == "yml")
+    }
+
+    fn tentative(&self) -> bool {
+        true
+    }
+
+    fn sniff(&self, head: &[u8]) -> bool {
+        let text = String::from_utf8_lossy(head);
+        let top = |key: &str| text.lines().any(|l| l.starts_with(key));
+        top("apiVersion:") && top("kind:")
+    }
+
+    fn scan(&self, reader: &mut dyn Read) -> io::Result<Scan> {
+        let mut bytes = Vec::new();
+        reader.read_to_end(&mut bytes)?;
+        Ok(scan(&bytes))
+    }
+}
+
+/// Every container image of the manifests in `bytes`, in file order.
+pub fn scan(bytes: &[u8]) -> Scan {
+    let yaml = match Yaml::parse(bytes) {
+        Ok(yaml) => yaml,
+        Err(error) => {
+            return Scan {
+                refs: Vec::new(),
+                error: Some(error),
+            };
+        }
+    };
+    let mut refs = Vec::new();
+    let mut seen: HashSet<NodeId> = HashSet::new();
+    for &root in &yaml.docs {
+        if yaml.get(root, "apiVersion").is_none() || yaml.get(root, "kind").is_none() {
+            continue;
+        }
+        let mut stack: Vec<(NodeId, String)> = vec![(root, String::new())];
+        while let Some((node, path)) = stack.pop() {
+            if !seen.insert(node) {
+                continue;
+            }
+            match yaml.node(node) {
+                Node::Scalar(_) => {}
+                Node::Seq(items) => {
+                    for (i, &item) in items.iter().enumerate() {
+                        stack.push((item, format!("{path}[{i}]")));
+                    }
+                }
+                Node::Map(_) => {
+                    for (key, value) in yaml.entries(node) {
+                        let at = if path.is_empty() {
+                            key.to_string()
+                        } else {
+                            format!("{path}.{key}")
+                        };
+                        if CONTAINER_LISTS.contains(&key) {
+                            if let Node::Seq(items) = yaml.node(value) {
+                                for (i, &item) in items.iter().enumerate() {
+                                    let Some(image) = yaml.get(item, "image") else {
+                                        continue;
+                                    };
+                                    let Node::Scalar(scalar) = yaml.node(image) else {
+                                        continue;
+                                    };
+                                    if scalar.value.is_empty() || !seen.insert(image) {
+                                        continue;
+                                    }
+                                    refs.push(yaml.found(
+                                        Site::from(format!("{at}[{i}].image")),
+                                        scalar,
+                                        &scalar.value,
+                                        scalar.span.clone(),
+                                    ));
+                                }
+                            }
+                        }
+                        stack.push((value, at));
+                    }
+                }
+            }
+        }
+    }
+    refs.sort_by_key(|r| (r.line, r.column));
+    Scan { refs, error: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_images_at_any_depth_and_nothing_else() {
+        let src = "apiVersion: v1\nkind: ConfigMap\ndata:\n  image: not-this:1\n---\napiVersion: batch/v1\nkind: CronJob\nmetadata:\n  annotations:\n    image: nor-this:1\nspec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          initContainers:\n          - name: init\n            image: \"busybox:1.36\"\n          containers:\n          - name: app\n            image: cgr.dev/chainguard/go:latest\n...\n---\nimage: values-file:1\n";
+        let scan = scan(src.as_bytes());
+        let got: Vec<_> = scan
+            .refs
+            .iter()
+            .map(|r| (r.site.to_string(), r.span.clone().map(|s| &src[s])))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "spec.jobTemplate.spec.template.spec.initContainers[0].image".to_string(),
+                    Some("busybox:1.36")
+                ),
+                (
+                    "spec.jobTemplate.spec.template.spec.containers[0].image".into(),
+                    Some("cgr.dev/chainguard/go:latest")
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_helm_template_is_an_error() {
+        let src = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  {{- range .Values.x }}\n  - image: {{ .image }}\n";
+        assert!(scan(src.as_bytes()).error.is_some());
+    }
+}
