@@ -40,3 +40,5 @@ mod reports;
 mod resolution;
 mod retry;
 mod tags;
+mod yaml_kinds;
+mod yaml_properties;

@@ -5,10 +5,7 @@
 //! originals but for the pinned image values, and every reference `list` reports is a scalar
 //! PyYAML sees at that key path.
 
-#[path = "support/cli.rs"]
-mod cli;
-#[path = "support/emulator.rs"]
-mod emulator;
+use crate::support::{cli, emulator};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
