@@ -11,6 +11,8 @@ Modes:
       tree holds enough references (a few per file), fewer otherwise.
   gen_tree.py --out DIR --flat [--files 10000] [--size 400]
       The same files, all in DIR itself (a flat folder of small files).
+  gen_tree.py --out DIR --yaml [--files 10000] [--size 2048]
+      A tree of compose files, GitHub workflows, Kubernetes manifests and GitLab CI files.
   gen_tree.py --out DIR --big-file BYTES [--seed 1] [--distinct 200]
       One file DIR/Dockerfile of about BYTES bytes (suffixes k/M/G accepted): many
       stages, one very long RUN continuation and one large heredoc.
@@ -709,6 +711,90 @@ def gen_big(args):
             "distinct_images": len(picker.used)}
 
 
+def gen_yaml(args):
+    """A tree of --files YAML files of the four YAML kinds, about --size bytes each: compose
+    files, GitHub workflows (under .github/workflows/), Kubernetes manifests and GitLab CI
+    files, with quoted and plain images, comments, anchors, `${VAR:-REF}` defaults and
+    `build:` services, some already pinned."""
+    rng = random.Random(args.seed)
+    images = build_pool(rng, args.distinct, args.seed)
+    picker = Picker(rng, images)
+    counts = {}
+    total = 0
+    made = set()
+
+    def image():
+        img = picker.pick()
+        pinned = rng.random() < 0.25
+        counts["pinned" if pinned else "unpinned"] = counts.get("pinned" if pinned else "unpinned", 0) + 1
+        text = img.text(pinned)
+        return rng.choice([text, '"%s"' % text, "'%s'" % text]) if rng.random() < 0.3 else text
+
+    def filler(lines, size):
+        n = 0
+        while sum(len(l) + 1 for l in lines) < size:
+            lines.append("      # %s" % " ".join(rng.choice(["keep", "the", "service", "healthy", "and", "small", "logs", "to", "stdout"]) for _ in range(8)))
+            n += 1
+        return lines
+
+    def compose(size):
+        lines = ["# services of one app", "x-base: &base", "  restart: unless-stopped", "services:"]
+        for i in range(rng.randint(3, 6)):
+            lines += ["  svc%d:" % i, "    <<: *base"]
+            if rng.random() < 0.15:
+                lines += ["    build: ./svc%d" % i, "    image: local/svc%d:dev" % i]
+                counts["build-output"] = counts.get("build-output", 0) + 1
+            else:
+                lines += ["    image: %s" % image()]
+            lines += ["    environment:", "      LOG_LEVEL: info"]
+        return filler(lines, size)
+
+    def workflow(size):
+        lines = ["name: ci", "on: [push, pull_request]", "jobs:"]
+        for i in range(rng.randint(2, 4)):
+            lines += ["  job%d:" % i, "    runs-on: ubuntu-latest", "    container: %s" % image(),
+                      "    services:", "      db:", "        image: %s" % image(), "    steps:",
+                      "      - uses: docker://%s" % picker.pick().text(False), "      - run: make test"]
+            counts["unpinned"] = counts.get("unpinned", 0) + 1
+        return filler(lines, size)
+
+    def kubernetes(size):
+        lines = []
+        for i in range(rng.randint(1, 3)):
+            lines += ["---", "apiVersion: apps/v1", "kind: Deployment", "metadata:", "  name: app%d" % i,
+                      "spec:", "  template:", "    spec:", "      initContainers:", "        - name: init",
+                      "          image: %s" % image(), "      containers:", "        - name: app",
+                      "          image: %s" % image(), "          ports:", "            - containerPort: 8080"]
+        return filler(lines, size)
+
+    def gitlab(size):
+        lines = ["image: %s" % image(), "stages: [test]", "default:", "  services:", "    - %s" % image()]
+        for i in range(rng.randint(2, 4)):
+            lines += ["job%d:" % i, "  stage: test", "  image:", "    name: %s" % image(), "  script:", "    - make test"]
+        return filler(lines, size)
+
+    kinds = [("compose", compose), ("workflow", workflow), ("kubernetes", kubernetes), ("gitlab", gitlab)]
+    for n in range(args.files):
+        name, make = kinds[n % 4]
+        d = "team-%02d/app-%04d" % (n % 37, n // 4)
+        if name == "compose":
+            rel, fname = d, "docker-compose.yml"
+        elif name == "workflow":
+            rel, fname = os.path.join(d, ".github", "workflows"), "ci-%d.yml" % n
+        elif name == "kubernetes":
+            rel, fname = os.path.join(d, "deploy"), "app-%d.yaml" % n
+        else:
+            rel, fname = d, ".gitlab-ci.yml"
+        full = os.path.join(args.out, rel)
+        if full not in made:
+            os.makedirs(full, exist_ok=True)
+            made.add(full)
+        size = int(args.size * (0.7 + 0.6 * rng.random()))
+        total += write_file(os.path.join(full, fname), make(size), rng.random() < 0.02)
+    return {"files": args.files, "bytes": total, "refs": counts,
+            "distinct_images": len(picker.used), "dirs": len(made)}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, help="output directory (created)")
@@ -717,12 +803,13 @@ def main(argv=None):
     ap.add_argument("--distinct", type=int, default=200, help="distinct images used overall (default 200)")
     ap.add_argument("--size", type=int, default=2048, help="approximate bytes per file (default 2048)")
     ap.add_argument("--flat", action="store_true", help="every file in --out itself, named SERVICE-NNNNN.Dockerfile")
+    ap.add_argument("--yaml", action="store_true", help="a tree of compose, workflow, Kubernetes and GitLab CI files instead of Dockerfiles")
     ap.add_argument("--big-file", metavar="BYTES", help="write one DIR/Dockerfile of about BYTES instead of a tree")
     ap.add_argument("--manifest", metavar="PATH", help="write a JSON summary of what was generated")
     args = ap.parse_args(argv)
     if args.distinct < 1 or args.files < 0:
         ap.error("--distinct must be >= 1 and --files >= 0")
-    summary = gen_big(args) if args.big_file else gen_tree(args)
+    summary = gen_big(args) if args.big_file else gen_yaml(args) if args.yaml else gen_tree(args)
     summary["params"] = {"files": args.files if not args.big_file else 1, "seed": args.seed,
                          "distinct": args.distinct, "size": args.size, "big_file": args.big_file}
     text = json.dumps(summary, indent=1, sort_keys=True)
