@@ -9,7 +9,7 @@ use std::io::{self, Read};
 use std::ops::Range;
 use std::path::Path;
 
-use super::yaml::{Node, Yaml};
+use super::yaml::Node;
 use crate::found::{RefState, Scan, Site};
 
 /// The Compose kind.
@@ -52,57 +52,49 @@ impl super::FileKind for Compose {
 
 /// Every service image of the compose file `bytes`, in file order.
 pub fn scan(bytes: &[u8]) -> Scan {
-    let yaml = match Yaml::parse(bytes) {
-        Ok(yaml) => yaml,
-        Err(error) => {
-            return Scan {
-                refs: Vec::new(),
-                error: Some(error),
-            };
-        }
-    };
-    let mut refs = Vec::new();
-    let mut seen = HashSet::new();
-    for &root in &yaml.docs {
-        let Some(services) = yaml.get(root, "services") else {
-            continue;
-        };
-        for (name, service) in yaml.entries(services) {
-            let Some(image) = yaml.get(service, "image") else {
+    super::yaml::scan_with(bytes, |yaml| {
+        let mut refs = Vec::new();
+        let mut seen = HashSet::new();
+        for &root in &yaml.docs {
+            let Some(services) = yaml.get(root, "services") else {
                 continue;
             };
-            let Node::Scalar(scalar) = yaml.node(image) else {
-                continue;
-            };
-            // Null (`image:` with no value) names nothing.
-            if scalar.value.is_empty() || !seen.insert(image) {
-                continue;
-            }
-            let site = Site::from(format!("services.{name}.image"));
-            let found = if yaml.get(service, "build").is_some() {
-                yaml.found_as(site, scalar, RefState::BuildOutput)
-            } else {
-                match interpolate(&scalar.value) {
-                    Interpolated::Literal(text) if text == scalar.value => {
-                        yaml.found(site, scalar, &text, scalar.span.clone())
-                    }
-                    // `$$` unescaped: the file's bytes are not the text, never rewritten.
-                    Interpolated::Literal(text) => yaml.found(site, scalar, &text, None),
-                    Interpolated::Default(within) => {
-                        let span = scalar
-                            .span
-                            .as_ref()
-                            .map(|s| s.start + within.start..s.start + within.end);
-                        yaml.found(site, scalar, &scalar.value[within], span)
-                    }
-                    Interpolated::Variable => yaml.found_as(site, scalar, RefState::Variable),
+            for (name, service) in yaml.entries(services) {
+                let Some(image) = yaml.get(service, "image") else {
+                    continue;
+                };
+                let Node::Scalar(scalar) = yaml.node(image) else {
+                    continue;
+                };
+                // Null (`image:` with no value) names nothing.
+                if scalar.value.is_empty() || !seen.insert(image) {
+                    continue;
                 }
-            };
-            refs.push(found);
+                let site = Site::from(format!("services.{name}.image"));
+                let found = if yaml.get(service, "build").is_some() {
+                    yaml.found_as(site, scalar, RefState::BuildOutput)
+                } else {
+                    match interpolate(&scalar.value) {
+                        Interpolated::Literal(text) if text == scalar.value => {
+                            yaml.found(site, scalar, &text, scalar.span.clone())
+                        }
+                        // `$$` unescaped: the file's bytes are not the text, never rewritten.
+                        Interpolated::Literal(text) => yaml.found(site, scalar, &text, None),
+                        Interpolated::Default(within) => {
+                            let span = scalar
+                                .span
+                                .as_ref()
+                                .map(|s| s.start + within.start..s.start + within.end);
+                            yaml.found(site, scalar, &scalar.value[within], span)
+                        }
+                        Interpolated::Variable => yaml.found_as(site, scalar, RefState::Variable),
+                    }
+                };
+                refs.push(found);
+            }
         }
-    }
-    refs.sort_by_key(|r| (r.line, r.column));
-    Scan { refs, error: None }
+        refs
+    })
 }
 
 /// What Compose makes of a value.

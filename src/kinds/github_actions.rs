@@ -87,55 +87,46 @@ impl Found<'_> {
 
 /// Every image of the workflow or action `bytes`, in file order.
 pub fn scan(bytes: &[u8]) -> Scan {
-    let yaml = match Yaml::parse(bytes) {
-        Ok(yaml) => yaml,
-        Err(error) => {
-            return Scan {
-                refs: Vec::new(),
-                error: Some(error),
-            };
-        }
-    };
-    let mut found = Found {
-        yaml: &yaml,
-        refs: Vec::new(),
-        seen: HashSet::new(),
-    };
-    for &root in &yaml.docs {
-        if let Some(jobs) = yaml.get(root, "jobs") {
-            for (id, job) in yaml.entries(jobs) {
-                if let Some(container) = yaml.get(job, "container") {
-                    match yaml.node(container) {
-                        Node::Scalar(_) => {
-                            found.image(container, format!("jobs.{id}.container"), "")
-                        }
-                        _ => {
-                            if let Some(image) = yaml.get(container, "image") {
-                                found.image(image, format!("jobs.{id}.container.image"), "");
+    super::yaml::scan_with(bytes, |yaml| {
+        let mut found = Found {
+            yaml,
+            refs: Vec::new(),
+            seen: HashSet::new(),
+        };
+        for &root in &yaml.docs {
+            if let Some(jobs) = yaml.get(root, "jobs") {
+                for (id, job) in yaml.entries(jobs) {
+                    if let Some(container) = yaml.get(job, "container") {
+                        match yaml.node(container) {
+                            Node::Scalar(_) => {
+                                found.image(container, format!("jobs.{id}.container"), "")
+                            }
+                            _ => {
+                                if let Some(image) = yaml.get(container, "image") {
+                                    found.image(image, format!("jobs.{id}.container.image"), "");
+                                }
                             }
                         }
                     }
-                }
-                if let Some(services) = yaml.get(job, "services") {
-                    for (name, service) in yaml.entries(services) {
-                        if let Some(image) = yaml.get(service, "image") {
-                            found.image(image, format!("jobs.{id}.services.{name}.image"), "");
+                    if let Some(services) = yaml.get(job, "services") {
+                        for (name, service) in yaml.entries(services) {
+                            if let Some(image) = yaml.get(service, "image") {
+                                found.image(image, format!("jobs.{id}.services.{name}.image"), "");
+                            }
                         }
                     }
+                    found.steps(yaml.get(job, "steps"), &format!("jobs.{id}.steps"));
                 }
-                found.steps(yaml.get(job, "steps"), &format!("jobs.{id}.steps"));
+            }
+            if let Some(runs) = yaml.get(root, "runs") {
+                if let Some(image) = yaml.get(runs, "image") {
+                    found.image(image, "runs.image".into(), DOCKER);
+                }
+                found.steps(yaml.get(runs, "steps"), "runs.steps");
             }
         }
-        if let Some(runs) = yaml.get(root, "runs") {
-            if let Some(image) = yaml.get(runs, "image") {
-                found.image(image, "runs.image".into(), DOCKER);
-            }
-            found.steps(yaml.get(runs, "steps"), "runs.steps");
-        }
-    }
-    let mut refs = found.refs;
-    refs.sort_by_key(|r| (r.line, r.column));
-    Scan { refs, error: None }
+        found.refs
+    })
 }
 
 #[cfg(test)]

@@ -103,35 +103,26 @@ impl Found<'_> {
 
 /// Every image of the GitLab CI file `bytes`, in file order.
 pub fn scan(bytes: &[u8]) -> Scan {
-    let yaml = match Yaml::parse(bytes) {
-        Ok(yaml) => yaml,
-        Err(error) => {
-            return Scan {
-                refs: Vec::new(),
-                error: Some(error),
-            };
-        }
-    };
-    let mut found = Found {
-        yaml: &yaml,
-        refs: Vec::new(),
-        seen: HashSet::new(),
-    };
-    for &root in &yaml.docs {
-        found.owner(root, "");
-        if let Some(default) = yaml.get(root, "default") {
-            found.owner(default, "default.");
-        }
-        for (name, job) in yaml.entries(root) {
-            if GLOBAL_KEYS.contains(&name) || !matches!(yaml.node(job), Node::Map(_)) {
-                continue;
+    super::yaml::scan_with(bytes, |yaml| {
+        let mut found = Found {
+            yaml,
+            refs: Vec::new(),
+            seen: HashSet::new(),
+        };
+        for &root in &yaml.docs {
+            found.owner(root, "");
+            if let Some(default) = yaml.get(root, "default") {
+                found.owner(default, "default.");
             }
-            found.owner(job, &format!("{name}."));
+            for (name, job) in yaml.entries(root) {
+                if GLOBAL_KEYS.contains(&name) || !matches!(yaml.node(job), Node::Map(_)) {
+                    continue;
+                }
+                found.owner(job, &format!("{name}."));
+            }
         }
-    }
-    let mut refs = found.refs;
-    refs.sort_by_key(|r| (r.line, r.column));
-    Scan { refs, error: None }
+        found.refs
+    })
 }
 
 #[cfg(test)]

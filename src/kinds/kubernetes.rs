@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::io::{self, Read};
 use std::path::Path;
 
-use super::yaml::{Node, NodeId, Yaml};
+use super::yaml::{Node, NodeId};
 use crate::found::{Scan, Site};
 
 /// The Kubernetes kind.
@@ -45,69 +45,61 @@ impl super::FileKind for Kubernetes {
 
 /// Every container image of the manifests in `bytes`, in file order.
 pub fn scan(bytes: &[u8]) -> Scan {
-    let yaml = match Yaml::parse(bytes) {
-        Ok(yaml) => yaml,
-        Err(error) => {
-            return Scan {
-                refs: Vec::new(),
-                error: Some(error),
-            };
-        }
-    };
-    let mut refs = Vec::new();
-    let mut seen: HashSet<NodeId> = HashSet::new();
-    for &root in &yaml.docs {
-        if yaml.get(root, "apiVersion").is_none() || yaml.get(root, "kind").is_none() {
-            continue;
-        }
-        let mut stack: Vec<(NodeId, String)> = vec![(root, String::new())];
-        while let Some((node, path)) = stack.pop() {
-            if !seen.insert(node) {
+    super::yaml::scan_with(bytes, |yaml| {
+        let mut refs = Vec::new();
+        let mut seen: HashSet<NodeId> = HashSet::new();
+        for &root in &yaml.docs {
+            if yaml.get(root, "apiVersion").is_none() || yaml.get(root, "kind").is_none() {
                 continue;
             }
-            match yaml.node(node) {
-                Node::Scalar(_) => {}
-                Node::Seq(items) => {
-                    for (i, &item) in items.iter().enumerate() {
-                        stack.push((item, format!("{path}[{i}]")));
-                    }
+            let mut stack: Vec<(NodeId, String)> = vec![(root, String::new())];
+            while let Some((node, path)) = stack.pop() {
+                if !seen.insert(node) {
+                    continue;
                 }
-                Node::Map(_) => {
-                    for (key, value) in yaml.entries(node) {
-                        let at = if path.is_empty() {
-                            key.to_string()
-                        } else {
-                            format!("{path}.{key}")
-                        };
-                        if CONTAINER_LISTS.contains(&key) {
-                            if let Node::Seq(items) = yaml.node(value) {
-                                for (i, &item) in items.iter().enumerate() {
-                                    let Some(image) = yaml.get(item, "image") else {
-                                        continue;
-                                    };
-                                    let Node::Scalar(scalar) = yaml.node(image) else {
-                                        continue;
-                                    };
-                                    if scalar.value.is_empty() || !seen.insert(image) {
-                                        continue;
+                match yaml.node(node) {
+                    Node::Scalar(_) => {}
+                    Node::Seq(items) => {
+                        for (i, &item) in items.iter().enumerate() {
+                            stack.push((item, format!("{path}[{i}]")));
+                        }
+                    }
+                    Node::Map(_) => {
+                        for (key, value) in yaml.entries(node) {
+                            let at = if path.is_empty() {
+                                key.to_string()
+                            } else {
+                                format!("{path}.{key}")
+                            };
+                            if CONTAINER_LISTS.contains(&key) {
+                                if let Node::Seq(items) = yaml.node(value) {
+                                    for (i, &item) in items.iter().enumerate() {
+                                        let Some(image) = yaml.get(item, "image") else {
+                                            continue;
+                                        };
+                                        let Node::Scalar(scalar) = yaml.node(image) else {
+                                            continue;
+                                        };
+                                        if scalar.value.is_empty() || !seen.insert(image) {
+                                            continue;
+                                        }
+                                        refs.push(yaml.found(
+                                            Site::from(format!("{at}[{i}].image")),
+                                            scalar,
+                                            &scalar.value,
+                                            scalar.span.clone(),
+                                        ));
                                     }
-                                    refs.push(yaml.found(
-                                        Site::from(format!("{at}[{i}].image")),
-                                        scalar,
-                                        &scalar.value,
-                                        scalar.span.clone(),
-                                    ));
                                 }
                             }
+                            stack.push((value, at));
                         }
-                        stack.push((value, at));
                     }
                 }
             }
         }
-    }
-    refs.sort_by_key(|r| (r.line, r.column));
-    Scan { refs, error: None }
+        refs
+    })
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
-use crate::found::{FoundRef, RefState, ScanError, Site};
+use crate::found::{FoundRef, RefState, Scan, ScanError, Site};
 use crate::reference::Reference;
 
 /// How a scalar is written.
@@ -99,6 +99,22 @@ impl CharMap {
 enum Frame {
     Seq(Vec<NodeId>, usize),
     Map(Vec<NodeId>, usize),
+}
+
+/// A YAML kind's scan: parses `bytes` and hands the documents to `find`; its references come
+/// back in file order. A file that is not YAML is the scan's error.
+pub fn scan_with(bytes: &[u8], find: impl FnOnce(&Yaml) -> Vec<FoundRef>) -> Scan {
+    match Yaml::parse(bytes) {
+        Err(error) => Scan {
+            refs: Vec::new(),
+            error: Some(error),
+        },
+        Ok(yaml) => {
+            let mut refs = find(&yaml);
+            refs.sort_by_key(|r| (r.line, r.column));
+            Scan { refs, error: None }
+        }
+    }
 }
 
 impl Yaml {

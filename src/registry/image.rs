@@ -30,20 +30,8 @@ impl Client {
         digest: &Digest,
     ) -> Result<bool, RegistryError> {
         let path = format!("/v2/{repository}/manifests/{digest}");
-        let head = self
-            .request(
-                registry,
-                repository,
-                Method::HEAD,
-                &path,
-                Some(MANIFEST_ACCEPT),
-            )
-            .await;
-        let head = match head {
-            // Some registries do not answer HEAD: ask with GET.
-            Err(RegistryError::Status {
-                status: 405 | 501, ..
-            }) => {
+        let found = match self.head_manifest(registry, repository, &path).await {
+            Ok(None) => {
                 self.request(
                     registry,
                     repository,
@@ -53,9 +41,10 @@ impl Client {
                 )
                 .await
             }
-            other => other,
+            Ok(Some(reply)) => Ok(reply),
+            Err(e) => Err(e),
         };
-        match head {
+        match found {
             Ok(_) => Ok(true),
             Err(RegistryError::Status { status: 404, .. }) => Ok(false),
             Err(e) => Err(e),

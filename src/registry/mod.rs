@@ -376,6 +376,31 @@ impl Client {
         self.requests.load(Ordering::Relaxed)
     }
 
+    /// `HEAD` of the manifest at `path` with every manifest type accepted; `None` from a
+    /// registry that does not answer `HEAD` (405/501), so the caller asks with `GET`.
+    async fn head_manifest(
+        &self,
+        registry: &str,
+        repository: &str,
+        path: &str,
+    ) -> Result<Option<Reply>, RegistryError> {
+        let head = self
+            .request(
+                registry,
+                repository,
+                Method::HEAD,
+                path,
+                Some(MANIFEST_ACCEPT),
+            )
+            .await;
+        match head {
+            Err(RegistryError::Status {
+                status: 405 | 501, ..
+            }) => Ok(None),
+            other => other.map(Some),
+        }
+    }
+
     /// The digest `reference` (a tag or digest) points to in `registry/repository`: `HEAD` with
     /// every manifest type accepted; the `Docker-Content-Digest` header, or when a registry
     /// omits it, the SHA-256 of the manifest fetched with `GET`.
@@ -387,21 +412,7 @@ impl Client {
     ) -> Result<Digest, RegistryError> {
         let path = format!("/v2/{repository}/manifests/{reference}");
         let url = self.url(registry, &path);
-        let head = self
-            .request(
-                registry,
-                repository,
-                Method::HEAD,
-                &path,
-                Some(MANIFEST_ACCEPT),
-            )
-            .await;
-        let head = match head {
-            Err(RegistryError::Status {
-                status: 405 | 501, ..
-            }) => None,
-            other => Some(other?),
-        };
+        let head = self.head_manifest(registry, repository, &path).await?;
         if let Some(value) = head
             .as_ref()
             .and_then(|h| h.headers.get("docker-content-digest"))
