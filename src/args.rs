@@ -14,11 +14,14 @@ use crate::timespec;
 #[command(
     name = "digestpin",
     version,
-    about = "Pin container image references in Dockerfiles to immutable digests",
-    long_about = "Pin container image references in Dockerfiles to immutable digests.\n\n\
-        digestpin finds every image reference (FROM, COPY --from, RUN --mount from=, global ARG \
-        defaults that feed a FROM, the # syntax= directive) exactly as BuildKit parses it, asks the registry which digest \
-        each tag points to, and rewrites `image:tag` into `image:tag@sha256:…`, changing no other \
+    about = "Pin container image references in Dockerfiles, Compose files, workflows, GitLab CI \
+        and Kubernetes manifests to immutable digests",
+    long_about = "Pin container image references in Dockerfiles, Compose files, GitHub workflows \
+        and actions, GitLab CI files and Kubernetes manifests to immutable digests.\n\n\
+        digestpin finds every image reference where the tool that runs the file takes it from \
+        (in a Dockerfile: FROM, COPY --from, RUN --mount from=, global ARG defaults that feed a \
+        FROM, the # syntax= directive, exactly as BuildKit parses them), asks the registry \
+        which digest each tag points to, and rewrites `image:tag` into `image:tag@sha256:…`, changing no other \
         byte. For cgr.dev it uses the Tag History API, so it can pin to the digest that was \
         current at a past date (--as-of).",
     after_help = "Exit codes: 0 success, 1 findings (--check, --diff), 2 error.",
@@ -48,7 +51,7 @@ pub struct Cli {
 pub enum Command {
     /// Pin or refresh image references (default: rewrite files and show the diff)
     #[command(after_help = "Examples:\n  \
-        digestpin pin                                # pin every Dockerfile under .\n  \
+        digestpin pin                                # pin every image reference under .\n  \
         digestpin pin --diff services/               # show what would change (exit 1 if anything)\n  \
         digestpin pin --check                        # CI gate: exit 1 if unpinned or stale\n  \
         digestpin pin --check --offline              # no network: exit 1 if any reference lacks a digest\n  \
@@ -60,9 +63,10 @@ pub enum Command {
     /// List every image reference found, with its state (no network)
     #[command(after_help = "Examples:\n  \
         digestpin list\n  \
-        digestpin list services/ docker/Dockerfile.ci\n  \
+        digestpin list services/ docker/Dockerfile.ci stack.yml\n  \
+        digestpin list --kinds compose,kubernetes deploy/\n  \
         digestpin list --format json | jq '.files[].refs[] | select(.state == \"unpinned\")'\n\n\
-        States: pinned, unpinned, stage, scratch, variable, ignored, invalid, split.\n\
+        States: pinned, unpinned, stage, scratch, variable, ignored, invalid, split, build-output.\n\
         Exit codes: 0 success, 2 error (unreadable file, invalid reference).")]
     List(ListArgs),
     /// Print a cgr.dev tag's digest history (Tag History API), oldest first

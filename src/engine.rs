@@ -191,9 +191,9 @@ fn scan_each_with(
             scanned: None,
         }),
         (path, None) => {
-            let tentative =
-                !named(&path) && scope.kinds.claim(&path).is_some_and(|k| k.tentative());
-            let mut file = scan_file_with(path, &scope.kinds, fingerprint);
+            let named = named(&path);
+            let tentative = !named && scope.kinds.claim(&path).is_some_and(|k| k.tentative());
+            let mut file = scan_file_with(path, &scope.kinds, fingerprint, named);
             let scan_error = file.error.as_ref().is_some_and(|e| e.line.is_some());
             if tentative && (scan_error || (file.error.is_none() && file.refs.is_empty())) {
                 return None;
@@ -298,20 +298,23 @@ fn scan_all(paths: &[PathBuf], scope: &Scope, fingerprint: bool) -> ScanReport {
 /// time (a regular file of at most [`files::MAX_FILE_SIZE`] bytes), taking its fingerprint as
 /// it goes.
 pub fn scan_file(path: PathBuf, kinds: &Kinds) -> FileScan {
-    scan_file_with(path, kinds, true)
+    scan_file_with(path, kinds, true, true)
 }
 
-/// How much of a file named explicitly, whose name no kind claims, is looked at to tell its kind.
-const SNIFF: u64 = 4096;
+/// How much of a file named explicitly, whose name no kind claims (or only tentatively), is
+/// looked at to tell its kind: enough for the `x-` blocks a Compose file may open with.
+const SNIFF: u64 = 64 * 1024;
 
-fn scan_file_with(path: PathBuf, kinds: &Kinds, fingerprint: bool) -> FileScan {
+/// Scans one file; its kind is the one claiming its name, unless `sniff` (a file named
+/// explicitly) and the name alone does not settle it.
+fn scan_file_with(path: PathBuf, kinds: &Kinds, fingerprint: bool, sniff: bool) -> FileScan {
     let mut kind_name = kinds.claim(&path).map(|k| k.name());
     let scanned = files::open_regular(&path).and_then(|(file, meta)| {
         let mut reader = files::Fingerprinting::new(file, &meta, fingerprint);
         let mut head = Vec::new();
         let kind: &dyn FileKind = match kinds.claim(&path) {
-            Some(kind) => kind,
-            None => {
+            Some(kind) if !(sniff && kinds.needs_sniffing(&path)) => kind,
+            _ => {
                 std::io::Read::read_to_end(
                     &mut std::io::Read::take(&mut reader, SNIFF),
                     &mut head,

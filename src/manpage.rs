@@ -184,11 +184,43 @@ fn files(page: &mut Roff) {
         page,
         "Dockerfiles",
         "Directories are walked (respecting .gitignore, .ignore and the config file's exclude; \
-         skipping version-control folders) for Dockerfile, Containerfile, Dockerfile.*, \
-         Containerfile.*, *.Dockerfile, *.dockerfile, *.Containerfile, *.containerfile. A file \
-         named on the command line is always read. Image references: FROM, COPY/ADD --from, \
-         RUN --mount from=, the same after ONBUILD, global ARG defaults that feed a FROM, and \
-         the # syntax= parser directive.",
+         entering hidden folders but not version-control ones) for the files of every kind \
+         below, by name. A file named on the command line is always read: its kind comes from \
+         its name, else from its content (top-level services: Compose; on: and jobs:, or runs: \
+         a GitHub workflow or action; stages: or jobs with script: GitLab CI; apiVersion: and \
+         kind: Kubernetes), else it is read as a Dockerfile. Dockerfiles: Dockerfile, \
+         Containerfile, Dockerfile.*, Dockerfile-*, Containerfile.*, *.Dockerfile, \
+         *.dockerfile, *.Containerfile, *.containerfile. Image references: FROM, COPY/ADD \
+         --from, RUN --mount from=, the same after ONBUILD, global ARG defaults that feed a \
+         FROM, and the # syntax= parser directive.",
+    );
+    item(
+        page,
+        "Compose files",
+        "compose.y[a]ml, docker-compose.y[a]ml, compose.*.y[a]ml, docker-compose.*.y[a]ml: \
+         services.NAME.image. A service with build: names its build output (never pinned); \
+         ${VAR:-REF} and ${VAR-REF} pin REF in place; other variables are skipped; an image \
+         under a YAML anchor is pinned once, at the anchor.",
+    );
+    item(
+        page,
+        "GitHub workflows and actions",
+        ".github/workflows/*.y[a]ml and action.y[a]ml: jobs.ID.container (or .image), \
+         jobs.ID.services.ID.image, uses: docker://REF, runs.image: docker://REF. A value with \
+         ${{ }} is skipped.",
+    );
+    item(
+        page,
+        "GitLab CI files",
+        ".gitlab-ci.yml and *.gitlab-ci.yml: image (or image.name) at the top level, under \
+         default: and in each job; services (strings or .name). A value with $VAR is skipped.",
+    );
+    item(
+        page,
+        "Kubernetes manifests",
+        "Any other *.y[a]ml whose documents have apiVersion and kind: the image of every item \
+         of containers, initContainers and ephemeralContainers, at any depth. A .yaml that is \
+         not YAML (a Helm template) is left out when walked and an error when named.",
     );
     item(
         page,
@@ -196,8 +228,8 @@ fn files(page: &mut Roff) {
         "The config file, looked for in the working directory and each parent up to the \
          repository root (a directory holding .git); --config PATH names one, --no-config \
          reads none. Keys: exclude (gitignore-style patterns, relative to the file, pruning \
-         what a walk finds), kinds (dockerfile; compose, github-actions, kubernetes and \
-         gitlab-ci are accepted names), min-age, enforce-min-age, keep-pinned, digest-only, \
+         what a walk finds), kinds (dockerfile, compose, github-actions, gitlab-ci, \
+         kubernetes: a run reads only these), min-age, enforce-min-age, keep-pinned, digest-only, \
          [endpoints] (\"REGISTRY\" = \"URL\"), and [[ignore]] tables (image = glob, optional \
          path = pattern, reason) for references left alone on purpose. Flags and environment \
          variables win. An unknown key or a bad value is an error naming the file, line and key.",
@@ -210,7 +242,7 @@ fn files(page: &mut Roff) {
     item(
         page,
         "# digestpin: ignore",
-        "A comment on the line before an instruction: its references are reported as ignored \
-         and left alone.",
+        "A comment on the line before an instruction (in YAML: before the line, or at its \
+         end): its references are reported as ignored and left alone.",
     );
 }

@@ -43,6 +43,10 @@ impl super::FileKind for Compose {
             .is_some_and(is_compose_name)
     }
 
+    fn sniff(&self, head: &[u8]) -> bool {
+        super::sniff::compose(head)
+    }
+
     fn scan(&self, reader: &mut dyn Read) -> io::Result<Scan> {
         let mut bytes = Vec::new();
         reader.read_to_end(&mut bytes)?;

@@ -37,6 +37,10 @@ impl super::FileKind for GithubActions {
         is_actions_path(path)
     }
 
+    fn sniff(&self, head: &[u8]) -> bool {
+        super::sniff::github_actions(head)
+    }
+
     fn scan(&self, reader: &mut dyn Read) -> io::Result<Scan> {
         let mut bytes = Vec::new();
         reader.read_to_end(&mut bytes)?;

@@ -46,6 +46,10 @@ impl super::FileKind for GitlabCi {
             .is_some_and(is_gitlab_ci_name)
     }
 
+    fn sniff(&self, head: &[u8]) -> bool {
+        super::sniff::gitlab_ci(head)
+    }
+
     fn scan(&self, reader: &mut dyn Read) -> io::Result<Scan> {
         let mut bytes = Vec::new();
         reader.read_to_end(&mut bytes)?;

@@ -31,9 +31,7 @@ impl super::FileKind for Kubernetes {
     }
 
     fn sniff(&self, head: &[u8]) -> bool {
-        let text = String::from_utf8_lossy(head);
-        let top = |key: &str| text.lines().any(|l| l.starts_with(key));
-        top("apiVersion:") && top("kind:")
+        super::sniff::kubernetes(head)
     }
 
     fn scan(&self, reader: &mut dyn Read) -> io::Result<Scan> {

@@ -7,6 +7,7 @@ pub mod dockerfile;
 pub mod github_actions;
 pub mod gitlab_ci;
 pub mod kubernetes;
+mod sniff;
 pub mod yaml;
 
 use std::fmt;
@@ -96,11 +97,21 @@ impl Kinds {
         self.0.iter().copied().find(|k| k.claims(path))
     }
 
-    /// The kind of a file named explicitly: from its name, else from its first bytes, else
-    /// the first kind (a file named on the command line is always read).
+    /// Whether a file named explicitly needs its first bytes read to tell its kind: no kind
+    /// claims its name, or only tentatively (`stack.yml` may be a Compose file).
+    pub fn needs_sniffing(&self, path: &Path) -> bool {
+        self.claim(path).is_none_or(|k| k.tentative())
+    }
+
+    /// The kind of a file named explicitly: from its name, else from its first bytes `head`,
+    /// else a tentative claim by name, else the first kind (a file named on the command line
+    /// is always read).
     pub fn of_named(&self, path: &Path, head: &[u8]) -> Option<&'static dyn FileKind> {
-        self.claim(path)
+        let by_name = self.claim(path);
+        by_name
+            .filter(|k| !k.tentative())
             .or_else(|| self.0.iter().copied().find(|k| k.sniff(head)))
+            .or(by_name)
             .or_else(|| self.0.first().copied())
     }
 }

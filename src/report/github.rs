@@ -159,7 +159,10 @@ pub fn pin_github(report: &PinReport, mode: PinMode, out: &mut dyn Write) -> io:
             None,
             None,
             None,
-            &format!("{}: no Dockerfiles found", display_path(dir)),
+            &format!(
+                "{}: no Dockerfile, Compose, GitHub Actions, GitLab CI or Kubernetes files found",
+                display_path(dir)
+            ),
         )?;
     }
     Ok(())

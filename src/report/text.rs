@@ -23,7 +23,11 @@ fn file_error(err: &mut dyn Write, path: &str, error: &FileError) -> io::Result<
 /// A warning for each directory that held no Dockerfile.
 pub fn empty_dirs(err: &mut dyn Write, dirs: &[std::path::PathBuf]) -> io::Result<()> {
     for dir in dirs {
-        writeln!(err, "warning: {}: no Dockerfiles found", display_path(dir))?;
+        writeln!(
+            err,
+            "warning: {}: no Dockerfile, Compose, GitHub Actions, GitLab CI or Kubernetes files found",
+            display_path(dir)
+        )?;
     }
     Ok(())
 }

@@ -122,13 +122,13 @@ fn directory_without_dockerfiles_warns_and_succeeds() {
         .assert()
         .success()
         .stdout("")
-        .stderr("warning: src: no Dockerfiles found\n");
+        .stderr("warning: src: no Dockerfile, Compose, GitHub Actions, GitLab CI or Kubernetes files found\n");
     digestpin(dir.path())
         .args(["pin", "--check", "--offline", "src"])
         .assert()
         .success()
         .stderr(predicate::str::contains(
-            "warning: src: no Dockerfiles found",
+            "warning: src: no Dockerfile, Compose, GitHub Actions, GitLab CI or Kubernetes files found",
         ));
 }
 

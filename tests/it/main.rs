@@ -31,6 +31,7 @@ mod fs_safety;
 mod hostile;
 mod integrations;
 mod kinds;
+mod named_files;
 mod pin;
 mod properties;
 mod readme;

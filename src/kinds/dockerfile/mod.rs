@@ -93,12 +93,12 @@ impl super::FileKind for Dockerfile {
     }
 }
 
-/// `Dockerfile`, `Containerfile`, `Dockerfile.*`, `Containerfile.*`, `*.Dockerfile`,
-/// `*.dockerfile`, `*.Containerfile`, `*.containerfile`; on raw bytes, so a name that is not
+/// `Dockerfile`, `Containerfile`, `Dockerfile.*`, `Dockerfile-*`, `Containerfile.*`,
+/// `*.Dockerfile`, `*.dockerfile`, `*.Containerfile`, `*.containerfile`; on raw bytes, so a name that is not
 /// UTF-8 (`\xff.Dockerfile`) is still a Dockerfile.
 pub fn is_dockerfile_name(name: &[u8]) -> bool {
     const EXACT: [&[u8]; 2] = [b"Dockerfile", b"Containerfile"];
-    const PREFIXES: [&[u8]; 2] = [b"Dockerfile.", b"Containerfile."];
+    const PREFIXES: [&[u8]; 3] = [b"Dockerfile.", b"Dockerfile-", b"Containerfile."];
     const SUFFIXES: [&[u8]; 4] = [
         b".Dockerfile",
         b".dockerfile",

@@ -386,6 +386,7 @@ fn dockerfile_names() {
         "Dockerfile",
         "Containerfile",
         "Dockerfile.dev",
+        "Dockerfile-dev",
         "Containerfile.prod",
         "app.Dockerfile",
         "app.dockerfile",
@@ -398,7 +399,8 @@ fn dockerfile_names() {
         "dockerfile",
         "Dockerfile.",
         ".dockerfile",
-        "Dockerfile-dev",
+        "Dockerfile-",
+        "Containerfile-dev",
         "README.md",
         "Makefile",
     ] {

@@ -611,7 +611,11 @@ fn action_warns_and_succeeds_when_paths_hold_no_dockerfile() {
     let annotations = run.annotations();
     assert_eq!(annotations.len(), 1, "{why}");
     assert_eq!(annotations[0].0, "warning", "{why}");
-    assert_eq!(annotations[0].4, "docs: no Dockerfiles found", "{why}");
+    assert_eq!(
+        annotations[0].4,
+        "docs: no Dockerfile, Compose, GitHub Actions, GitLab CI or Kubernetes files found",
+        "{why}"
+    );
     assert_eq!(run.output("changed"), "false", "{why}");
     assert_eq!(run.output("findings"), "0", "{why}");
 }

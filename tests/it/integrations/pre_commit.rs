@@ -29,6 +29,8 @@ const HOOK_FILES: &[&str] = &[
     "Dockerfile",
     "Containerfile",
     "Dockerfile.dev",
+    "Dockerfile-dev",
+    "ci/Dockerfile-alpine.prod",
     "Containerfile.prod",
     "deploy/app.Dockerfile",
     "deploy/nested/app.dockerfile",
@@ -38,7 +40,7 @@ const HOOK_FILES: &[&str] = &[
 ];
 const NOT_HOOK_FILES: &[&str] = &[
     "dockerfile",
-    "Dockerfile-dev",
+    "Containerfile-dev",
     ".dockerfile",
     "notes.txt",
     "Dockerfile.d/README.md",
