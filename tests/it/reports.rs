@@ -363,3 +363,192 @@ fn gitlab_code_quality_online_and_offline_with_stable_fingerprints() {
         .code(1)
         .stdout(predicate::str::contains("\"check_name\": \"unpinned\""));
 }
+
+/// One file of each YAML kind, each with unpinned references in different quoting styles.
+fn yaml_tree() -> Tree {
+    let emu = Emulator::start();
+    let python = nightly(&emu, "chainguard/python", "latest");
+    let go = nightly(&emu, "chainguard/go", "latest");
+    let dir = tempfile::tempdir().unwrap();
+    let py = "cgr.dev/chainguard/python:latest";
+    let go_ref = "cgr.dev/chainguard/go:latest";
+    write(
+        dir.path(),
+        "compose.yaml",
+        &format!("services:\n  api:\n    image: \"{py}\"\n  worker: {{image: '{go_ref}'}}\n"),
+    );
+    write(
+        dir.path(),
+        ".github/workflows/ci.yml",
+        &format!(
+            "on: push\r\njobs:\r\n  test:\r\n    container: {py}\r\n    steps:\r\n      \
+             - uses: docker://{go_ref}\r\n"
+        ),
+    );
+    write(
+        dir.path(),
+        ".gitlab-ci.yml",
+        &format!("image: {go_ref}\ntest:\n  services:\n    - name: {py}\n  script: [make]\n"),
+    );
+    write(
+        dir.path(),
+        "deploy/app.yaml",
+        &format!(
+            "---\napiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: app\n      \
+             image: {py} # app\n...\n"
+        ),
+    );
+    Tree {
+        emu,
+        dir,
+        python,
+        go,
+    }
+}
+
+#[test]
+fn every_report_format_locates_yaml_references_where_list_finds_them() {
+    let t = yaml_tree();
+    // Where `list` finds each reference: (path, line, column).
+    let out = cli::digestpin(t.dir.path())
+        .args(["list", "--format", "json"])
+        .output()
+        .unwrap();
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut found: Vec<(String, u64, u64)> = Vec::new();
+    for file in list["files"].as_array().unwrap() {
+        for r in file["refs"].as_array().unwrap() {
+            found.push((
+                file["path"].as_str().unwrap().to_owned(),
+                r["line"].as_u64().unwrap(),
+                r["column"].as_u64().unwrap(),
+            ));
+        }
+    }
+    let kinds: Vec<&str> = list["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["github-actions", "gitlab-ci", "compose", "kubernetes"]
+    );
+    assert_eq!(found.len(), 7, "{list}");
+
+    // SARIF: valid, one result per reference at its line and column, and the fixes applied
+    // to each file's bytes give exactly what `pin` writes.
+    let (sarif, _) = run(&t, &["--check", "--format", "sarif"], 1);
+    validate_sarif(&t, &sarif);
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let located: Vec<(String, u64, u64)> = results
+        .iter()
+        .map(|r| {
+            assert_eq!(r["ruleId"], "unpinned");
+            let loc = &r["locations"][0]["physicalLocation"];
+            (
+                loc["artifactLocation"]["uri"].as_str().unwrap().to_owned(),
+                loc["region"]["startLine"].as_u64().unwrap(),
+                loc["region"]["startColumn"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(located, found);
+    let mut fixed: std::collections::BTreeMap<String, Vec<u8>> = Default::default();
+    let mut fixes: Vec<(String, usize, usize, String)> = results
+        .iter()
+        .map(|r| {
+            let change = &r["fixes"][0]["artifactChanges"][0];
+            let rep = &change["replacements"][0];
+            (
+                change["artifactLocation"]["uri"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                rep["deletedRegion"]["byteOffset"].as_u64().unwrap() as usize,
+                rep["deletedRegion"]["byteLength"].as_u64().unwrap() as usize,
+                rep["insertedContent"]["text"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    fixes.sort_by_key(|f| std::cmp::Reverse(f.1));
+    for (uri, offset, len, text) in fixes {
+        let bytes = fixed
+            .entry(uri.clone())
+            .or_insert_with(|| std::fs::read(t.dir.path().join(&uri)).unwrap());
+        bytes.splice(offset..offset + len, text.bytes());
+    }
+
+    // GitLab Code Quality: one issue per reference, at its file and line.
+    let (gitlab, _) = run(&t, &["--check", "--format", "gitlab"], 1);
+    let issues: Vec<(String, u64)> = check_gitlab(&gitlab)
+        .iter()
+        .map(|i| {
+            (
+                i["location"]["path"].as_str().unwrap().to_owned(),
+                i["location"]["lines"]["begin"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let lines: Vec<(String, u64)> = found.iter().map(|f| (f.0.clone(), f.1)).collect();
+    assert_eq!(issues, lines);
+
+    // GitHub workflow commands: one `::error` per reference, at its file, line and column.
+    let out = cli::digestpin(t.dir.path())
+        .args(["pin", "--check", "--offline", "--format", "github"])
+        .assert()
+        .code(1);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let annotated: Vec<(String, u64, u64)> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("::error file="))
+        .map(|l| {
+            let fields: Vec<&str> = l.split(',').take(3).collect();
+            (
+                fields[0].to_owned(),
+                fields[1].trim_start_matches("line=").parse().unwrap(),
+                fields[2].trim_start_matches("col=").parse().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(annotated, found, "{stdout}");
+
+    // `--diff` shows every file and writes nothing; then `pin` writes what the SARIF fixes say.
+    let out = cli::digestpin(t.dir.path())
+        .env(
+            "DIGESTPIN_ENDPOINTS",
+            format!("cgr.dev={0},docker.io={0}", t.emu.url()),
+        )
+        .args(["pin", "--no-cache", "--diff"])
+        .assert()
+        .code(1);
+    let diff = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    for path in fixed.keys() {
+        assert!(diff.contains(&format!("+++ b/{path}")), "{path}\n{diff}");
+    }
+    cli::digestpin(t.dir.path())
+        .env(
+            "DIGESTPIN_ENDPOINTS",
+            format!("cgr.dev={0},docker.io={0}", t.emu.url()),
+        )
+        .args(["pin", "--no-cache", "-q"])
+        .assert()
+        .success();
+    for (path, bytes) in &fixed {
+        assert_eq!(
+            String::from_utf8_lossy(bytes),
+            std::fs::read_to_string(t.dir.path().join(path)).unwrap(),
+            "{path}"
+        );
+    }
+    let pinned = std::fs::read_to_string(t.dir.path().join("compose.yaml")).unwrap();
+    assert_eq!(
+        pinned,
+        format!(
+            "services:\n  api:\n    image: \"cgr.dev/chainguard/python:latest@{}\"\n  \
+             worker: {{image: 'cgr.dev/chainguard/go:latest@{}'}}\n",
+            t.python[7].digest, t.go[7].digest
+        )
+    );
+}
