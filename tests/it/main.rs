@@ -42,3 +42,4 @@ mod retry;
 mod tags;
 mod yaml_kinds;
 mod yaml_properties;
+mod yaml_real_files;
