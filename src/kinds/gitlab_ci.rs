@@ -2,7 +2,8 @@
 //! images from: `image` (a string or `.name`) at the top level, under `default:` and in each
 //! job, and `services` lists (strings or `.name`) in the same places. A value with `$VAR` is a
 //! variable. Hidden jobs (`.name:`) are templates other jobs extend: their images are pulled
-//! through them, so they are read too.
+//! through them, so they are read too. A `!reference [.job, key]` names a value written (and
+//! read) elsewhere: it is no image of its own.
 
 use std::collections::HashSet;
 use std::io::{self, Read};
@@ -26,6 +27,9 @@ const GLOBAL_KEYS: [&str; 9] = [
     "before_script",
     "after_script",
 ];
+
+/// GitLab's tag for a value taken from another job: `!reference [.job, key]`.
+const REFERENCE: &str = "!reference";
 
 /// `.gitlab-ci.yml` or `NAME.gitlab-ci.yml`.
 pub fn is_gitlab_ci_name(name: &str) -> bool {
@@ -96,6 +100,11 @@ impl Found<'_> {
             self.image(image, format!("{at}image"));
         }
         if let Some(services) = self.yaml.get(owner, "services") {
+            // `services: !reference [.job, services]` names a list written elsewhere (and
+            // read there), not images.
+            if self.yaml.tag(services) == Some(REFERENCE) {
+                return;
+            }
             if let Node::Seq(items) = self.yaml.node(services) {
                 for (i, &item) in items.iter().enumerate() {
                     self.image(item, format!("{at}services[{i}]"));
@@ -139,6 +148,24 @@ mod tests {
         assert!(is_gitlab_ci_name("deploy.gitlab-ci.yml"));
         assert!(!is_gitlab_ci_name("gitlab-ci.yml"));
         assert!(!is_gitlab_ci_name(".gitlab-ci.yaml.bak"));
+    }
+
+    #[test]
+    fn a_reference_tag_names_other_nodes_not_images() {
+        let src = ".svc:\n  services:\n    - redis:7\n.img:\n  image: alpine:3.20\njob:\n  image: !reference [.img, image]\n  services: !reference [.svc, services]\nother:\n  services:\n    - !reference [.svc, services]\n    - postgres:16\n";
+        let got: Vec<_> = scan(src.as_bytes())
+            .refs
+            .iter()
+            .map(|r| (r.site.to_string(), r.state))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (".svc.services[0]".to_string(), RefState::Unpinned),
+                (".img.image".into(), RefState::Unpinned),
+                ("other.services[1]".into(), RefState::Unpinned),
+            ]
+        );
     }
 
     #[test]

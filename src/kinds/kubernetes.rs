@@ -3,14 +3,16 @@
 //! `initContainers` or `ephemeralContainers` list, at any depth (Pods, workload templates,
 //! CronJobs, custom resources embedding pod templates); no other `image` key. The claim by name
 //! is tentative: a walked `.yaml` that does not parse (a Helm template) or holds no image is not
-//! a Kubernetes file and is left out quietly.
+//! a Kubernetes file and is left out quietly. A template that happens to parse, its `{{ }}`
+//! inside a scalar (`image: repo:{{ .Values.tag }}`), is no manifest either: an image holding
+//! `{{` makes the file's scan an error at that line, like one that does not parse.
 
 use std::collections::HashSet;
 use std::io::{self, Read};
 use std::path::Path;
 
 use super::yaml::{Node, NodeId};
-use crate::found::{Scan, Site};
+use crate::found::{Scan, ScanError, Site};
 
 /// The Kubernetes kind.
 pub struct Kubernetes;
@@ -41,8 +43,26 @@ impl super::FileKind for Kubernetes {
     }
 }
 
-/// Every container image of the manifests in `bytes`, in file order.
+/// Every container image of the manifests in `bytes`, in file order; an error when an image is
+/// a template's (`{{ }}`): the file is a template to render, not a manifest.
 pub fn scan(bytes: &[u8]) -> Scan {
+    let scan = images(bytes);
+    match scan.refs.iter().find(|r| r.original.contains("{{")) {
+        Some(template) => Scan {
+            error: Some(ScanError::new(
+                template.line,
+                format!(
+                    "{}: a template's image ({{{{ }}}}), not a Kubernetes manifest",
+                    template.original
+                ),
+            )),
+            refs: Vec::new(),
+        },
+        None => scan,
+    }
+}
+
+fn images(bytes: &[u8]) -> Scan {
     super::yaml::scan_with(bytes, |yaml| {
         let mut refs = Vec::new();
         let mut seen: HashSet<NodeId> = HashSet::new();
@@ -132,5 +152,18 @@ mod tests {
     fn a_helm_template_is_an_error() {
         let src = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  {{- range .Values.x }}\n  - image: {{ .image }}\n";
         assert!(scan(src.as_bytes()).error.is_some());
+    }
+
+    #[test]
+    fn a_template_that_parses_is_an_error_at_its_image() {
+        let src = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - image: app:1\n  - image: repo/app:{{ .Values.tag }}\n";
+        let scan = scan(src.as_bytes());
+        assert_eq!(scan.refs, []);
+        let error = scan.error.unwrap();
+        assert_eq!(error.line, 6);
+        assert_eq!(
+            error.message,
+            "repo/app:{{ .Values.tag }}: a template's image ({{ }}), not a Kubernetes manifest"
+        );
     }
 }

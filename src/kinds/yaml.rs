@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 
 use crate::found::{FoundRef, RefState, Scan, ScanError, Site};
 use crate::reference::Reference;
@@ -58,6 +58,8 @@ pub enum Node {
 pub struct Yaml {
     pub nodes: Vec<Node>,
     pub docs: Vec<NodeId>,
+    /// The tag written on a node, when it is not one of YAML's own (`!reference`, `!Ref`).
+    tags: HashMap<NodeId, String>,
     /// The file's text, for positions and comments.
     text: Arc<str>,
     /// Byte offset of each line's start.
@@ -96,9 +98,16 @@ impl CharMap {
     }
 }
 
+/// A collection being read: its items so far, its anchor and its tag.
 enum Frame {
-    Seq(Vec<NodeId>, usize),
-    Map(Vec<NodeId>, usize),
+    Seq(Vec<NodeId>, usize, Option<String>),
+    Map(Vec<NodeId>, usize, Option<String>),
+}
+
+/// A tag as written (`!reference`), unless it is one of YAML's own (`!!str`, `!!map`, …).
+fn local_tag(tag: Option<&Tag>) -> Option<String> {
+    tag.filter(|t| !t.is_yaml_core_schema())
+        .map(|t| format!("{}{}", t.handle, t.suffix))
 }
 
 /// A YAML kind's scan: parses `bytes` and hands the documents to `find`; its references come
@@ -131,6 +140,7 @@ impl Yaml {
         let mut yaml = Yaml {
             nodes: Vec::new(),
             docs: Vec::new(),
+            tags: HashMap::new(),
             text: text.into(),
             line_starts: std::iter::once(0)
                 .chain(memchr::memchr_iter(b'\n', bytes).map(|i| i + 1))
@@ -146,13 +156,16 @@ impl Yaml {
                     anchors.clear();
                     None
                 }
-                Event::Scalar(value, style, anchor, _) => {
+                Event::Scalar(value, style, anchor, tag) => {
                     let id = yaml.push(Node::Scalar(yaml.scalar(
                         &chars,
                         value.into_owned(),
                         style,
                         span,
                     )));
+                    if let Some(tag) = local_tag(tag.as_deref()) {
+                        yaml.tags.insert(id, tag);
+                    }
                     if anchor > 0 {
                         anchors.insert(anchor, id);
                     }
@@ -163,24 +176,28 @@ impl Yaml {
                     // Not a valid YAML file; the parser reports it, keep going meanwhile.
                     None => yaml.push(Node::Seq(Vec::new())),
                 }),
-                Event::SequenceStart(anchor, _) => {
-                    stack.push(Frame::Seq(Vec::new(), anchor));
+                Event::SequenceStart(anchor, tag) => {
+                    stack.push(Frame::Seq(Vec::new(), anchor, local_tag(tag.as_deref())));
                     None
                 }
-                Event::MappingStart(anchor, _) => {
-                    stack.push(Frame::Map(Vec::new(), anchor));
+                Event::MappingStart(anchor, tag) => {
+                    stack.push(Frame::Map(Vec::new(), anchor, local_tag(tag.as_deref())));
                     None
                 }
                 Event::SequenceEnd | Event::MappingEnd => {
-                    let (node, anchor) = match stack.pop() {
-                        Some(Frame::Seq(items, anchor)) => (Node::Seq(items), anchor),
-                        Some(Frame::Map(flat, anchor)) => (
+                    let (node, anchor, tag) = match stack.pop() {
+                        Some(Frame::Seq(items, anchor, tag)) => (Node::Seq(items), anchor, tag),
+                        Some(Frame::Map(flat, anchor, tag)) => (
                             Node::Map(flat.chunks_exact(2).map(|kv| (kv[0], kv[1])).collect()),
                             anchor,
+                            tag,
                         ),
                         None => continue,
                     };
                     let id = yaml.push(node);
+                    if let Some(tag) = tag {
+                        yaml.tags.insert(id, tag);
+                    }
                     if anchor > 0 {
                         anchors.insert(anchor, id);
                     }
@@ -190,7 +207,7 @@ impl Yaml {
             };
             if let Some(id) = done {
                 match stack.last_mut() {
-                    Some(Frame::Seq(items, _)) | Some(Frame::Map(items, _)) => items.push(id),
+                    Some(Frame::Seq(items, ..)) | Some(Frame::Map(items, ..)) => items.push(id),
                     None => yaml.docs.push(id),
                 }
             }
@@ -247,6 +264,12 @@ impl Yaml {
 
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id]
+    }
+
+    /// The tag written on node `id`, unless it is one of YAML's own: `!reference` for GitLab's
+    /// `!reference [.job, key]`, which names other nodes rather than holding a value.
+    pub fn tag(&self, id: NodeId) -> Option<&str> {
+        self.tags.get(&id).map(String::as_str)
     }
 
     pub fn scalar_of(&self, id: NodeId) -> Option<&Scalar> {
@@ -484,6 +507,17 @@ mod tests {
         assert!(ignored("a"));
         assert!(ignored("b"));
         assert!(!ignored("c"));
+    }
+
+    #[test]
+    fn local_tags_are_kept_and_yamls_own_are_not() {
+        let src = "a: !reference [.x, image]\nb: !!str img:1\nc: !Ref {k: v}\n";
+        let yaml = Yaml::parse(src.as_bytes()).unwrap();
+        let root = yaml.docs[0];
+        let tag = |k| yaml.tag(yaml.get(root, k).unwrap());
+        assert_eq!(tag("a"), Some("!reference"));
+        assert_eq!(tag("b"), None);
+        assert_eq!(tag("c"), Some("!Ref"));
     }
 
     #[test]

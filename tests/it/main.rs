@@ -43,3 +43,4 @@ mod retry;
 mod tags;
 mod yaml_kinds;
 mod yaml_properties;
+mod yaml_real_files;

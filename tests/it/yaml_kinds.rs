@@ -17,7 +17,7 @@ use serde_json::Value;
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
 }
 
@@ -30,7 +30,7 @@ fn digestpin(dir: &Path, emu: &Emulator) -> Command {
     cmd
 }
 
-fn relative_files(root: &Path) -> Vec<String> {
+pub(crate) fn relative_files(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -52,7 +52,7 @@ fn relative_files(root: &Path) -> Vec<String> {
     out
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
     for rel in relative_files(from) {
         let path = to.join(&rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -60,7 +60,7 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-fn stdout(cmd: &mut Command) -> (i32, String) {
+pub(crate) fn stdout(cmd: &mut Command) -> (i32, String) {
     let out = cmd.output().unwrap();
     (
         out.status.code().unwrap_or(-1),
@@ -68,14 +68,14 @@ fn stdout(cmd: &mut Command) -> (i32, String) {
     )
 }
 
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     std::env::var_os("DIGESTPIN_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join(".venv/bin/python"))
 }
 
 /// PyYAML there, else a failure under CI and a loud skip elsewhere.
-fn have_pyyaml() -> bool {
+pub(crate) fn have_pyyaml() -> bool {
     let ok = Process::new(python())
         .args(["-c", "import yaml"])
         .stdout(Stdio::null())
@@ -94,15 +94,32 @@ fn have_pyyaml() -> bool {
     ok
 }
 
-/// Loads ORIGINAL and PINNED with PyYAML (all documents, anchors and merges resolved) and
-/// prints, as JSON, the key paths where they differ, after checking that each difference is a
-/// string that only gained a digest (and `:latest` when it had no tag). Then checks that every
-/// reference in LIST (digestpin's `list --format json` for ORIGINAL) is a string PyYAML sees at
-/// its key path, containing the reported text.
+/// Loads ORIGINAL and PINNED with PyYAML (all documents, anchors and merges resolved; a tag it
+/// does not know, such as GitLab's `!reference`, read as if untagged; a mapping or list as a
+/// key by its text) and prints, as JSON, the key paths where they differ, after checking that
+/// each difference is a string that only gained a digest (and `:latest` when it had no tag).
+/// Then checks that every reference in LIST (digestpin's `list --format json` for ORIGINAL) is a string PyYAML sees at
+/// its key path (a key may itself hold `.` or `[`), containing the reported text.
 const ORACLE: &str = r#"
 import json, re, sys, yaml
 orig_path, pinned_path, listed = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-load = lambda p: list(yaml.safe_load_all(open(p, encoding="utf-8-sig", newline="")))
+class Loader(yaml.SafeLoader):
+    def construct_mapping(self, node, deep=False):
+        # A collection as a key (`{{TOKEN}}`) is YAML that PyYAML cannot hash: key by its repr.
+        for i, (k, v) in enumerate(node.value):
+            if not isinstance(k, yaml.ScalarNode):
+                text = repr(self.construct_object(k, deep=True))
+                node.value[i] = (yaml.ScalarNode("tag:yaml.org,2002:str", text), v)
+        return super().construct_mapping(node, deep=deep)
+def untagged(loader, suffix, node):
+    # A tag PyYAML does not know (GitLab's `!reference`): the node's value as if untagged.
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_scalar(node)
+Loader.add_multi_constructor("!", untagged)
+load = lambda p: list(yaml.load_all(open(p, encoding="utf-8-sig", newline=""), Loader=Loader))
 orig, pinned = load(orig_path), load(pinned_path)
 assert len(orig) == len(pinned), "document count"
 diffs = []
@@ -125,20 +142,31 @@ def walk(a, b, path):
 for a, b in zip(orig, pinned):
     walk(a, b, [])
 def at(doc, site):
-    try:
-        for part in re.findall(r"[^.\[\]]+|\[\d+\]", site):
-            doc = doc[int(part[1:-1])] if part.startswith("[") else doc[part]
-        return doc
-    except (KeyError, IndexError, TypeError):
-        return None
+    # Every value at key path `site` (a key may hold `.` or `[`, as GitLab's hidden jobs do).
+    if site == "":
+        return [doc]
+    out = []
+    index = re.match(r"\[(\d+)\]", site)
+    if index and isinstance(doc, list) and int(index.group(1)) < len(doc):
+        rest = site[index.end():]
+        out += at(doc[int(index.group(1))], rest[1:] if rest.startswith(".") else rest)
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            key = str(key)
+            rest = site[len(key):]
+            if site.startswith(key) and rest[:1] in ("", "["):
+                out += at(value, rest)
+            elif site.startswith(key) and rest[:1] == ".":
+                out += at(value, rest[1:])
+    return out
 for ref in listed:
-    values = [at(d, ref["site"]) for d in orig if isinstance(d, dict)]
+    values = [v for d in orig if isinstance(d, dict) for v in at(d, ref["site"])]
     assert any(isinstance(v, str) and ref["original"] in v for v in values), ref
 print(json.dumps(diffs))
 "#;
 
 /// What the oracle says of one file: the key paths whose values changed.
-fn oracle(original: &Path, pinned: &Path, listed: &[Value]) -> Vec<String> {
+pub(crate) fn oracle(original: &Path, pinned: &Path, listed: &[Value]) -> Vec<String> {
     let listed: Vec<Value> = listed
         .iter()
         .map(|r| serde_json::json!({"site": r["site"], "original": r["original"]}))
