@@ -5,14 +5,15 @@
 //! is tentative: a walked `.yaml` that does not parse (a Helm template) or holds no image is not
 //! a Kubernetes file and is left out quietly. A template that happens to parse, its `{{ }}`
 //! inside a scalar (`image: repo:{{ .Values.tag }}`), is no manifest either: an image holding
-//! `{{` makes the file's scan an error at that line, like one that does not parse.
+//! `{{` makes the file's scan an error at that line, like one that does not parse. An image with
+//! `$` (`$IMAGE`, `${REGISTRY}/app:1`, filled in by envsubst before applying) is a variable.
 
 use std::collections::HashSet;
 use std::io::{self, Read};
 use std::path::Path;
 
 use super::yaml::{Node, NodeId};
-use crate::found::{Scan, ScanError, Site};
+use crate::found::{RefState, Scan, ScanError, Site};
 
 /// The Kubernetes kind.
 pub struct Kubernetes;
@@ -101,12 +102,19 @@ fn images(bytes: &[u8]) -> Scan {
                                         if scalar.value.is_empty() || !seen.insert(image) {
                                             continue;
                                         }
-                                        refs.push(yaml.found(
-                                            Site::from(format!("{at}[{i}].image")),
-                                            scalar,
-                                            &scalar.value,
-                                            scalar.span.clone(),
-                                        ));
+                                        let site = Site::from(format!("{at}[{i}].image"));
+                                        // `$IMAGE`, `${REGISTRY}/app:1`: a manifest filled in
+                                        // by envsubst or a deploy script before it is applied.
+                                        refs.push(if scalar.value.contains('$') {
+                                            yaml.found_as(site, scalar, RefState::Variable)
+                                        } else {
+                                            yaml.found(
+                                                site,
+                                                scalar,
+                                                &scalar.value,
+                                                scalar.span.clone(),
+                                            )
+                                        });
                                     }
                                 }
                             }
@@ -164,6 +172,26 @@ mod tests {
         assert_eq!(
             error.message,
             "repo/app:{{ .Values.tag }}: a template's image ({{ }}), not a Kubernetes manifest"
+        );
+    }
+
+    #[test]
+    fn an_image_filled_in_by_envsubst_is_a_variable() {
+        let src = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - image: $IMAGE\n  - image: \"${REGISTRY}/app:1\"\n  - image: app:1\n";
+        let scan = scan(src.as_bytes());
+        assert_eq!(scan.error, None);
+        let states: Vec<_> = scan
+            .refs
+            .iter()
+            .map(|r| (&r.original[..], r.state))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("$IMAGE", RefState::Variable),
+                ("${REGISTRY}/app:1", RefState::Variable),
+                ("app:1", RefState::Unpinned),
+            ]
         );
     }
 }
