@@ -46,8 +46,8 @@ fn test_name() -> String {
 extern "C" fn summary() {
     let skipped = SKIPPED.lock().unwrap_or_else(|e| e.into_inner());
     let mut text = format!(
-        "\n!!!!!!!! {} test(s) SKIPPED, counted as passed above (a tool is missing; \
-         with CI=true they fail):\n",
+        "\n!!!!!!!! {} test(s) SKIPPED, counted as passed above (each says why; a missing \
+         tool fails under CI=true):\n",
         skipped.len()
     );
     for line in skipped.iter() {
