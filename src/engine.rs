@@ -12,7 +12,7 @@ use crate::cache::{Cache, HistoryRecord};
 use crate::digest::Digest;
 use crate::files;
 use crate::found::{FoundRef, RefState};
-use crate::kinds::{FileKind, Kinds};
+use crate::kinds::Kinds;
 use crate::registry::Client;
 use crate::resolve::{
     self, Existence, HistoryAnswer, Query, Resolution, Resolutions, Target, TimeSource, When,
@@ -192,7 +192,7 @@ fn scan_each_with(
         }),
         (path, None) => {
             let named = named(&path);
-            let tentative = !named && scope.kinds.claim(&path).is_some_and(|k| k.tentative());
+            let tentative = !named && scope.kinds.claim(&path).is_some_and(|k| k.tentative(&path));
             let mut file = scan_file_with(path, &scope.kinds, fingerprint, named);
             let scan_error = file.error.as_ref().is_some_and(|e| e.line.is_some());
             if tentative && (scan_error || (file.error.is_none() && file.refs.is_empty())) {
@@ -301,29 +301,22 @@ pub fn scan_file(path: PathBuf, kinds: &Kinds) -> FileScan {
     scan_file_with(path, kinds, true, true)
 }
 
-/// How much of a file named explicitly, whose name no kind claims (or only tentatively), is
-/// looked at to tell its kind: enough for the `x-` blocks a Compose file may open with.
+/// How much of a file whose name does not settle its kind is looked at to tell it: enough for
+/// the `x-` blocks a Compose file may open with.
 const SNIFF: u64 = 64 * 1024;
 
-/// Scans one file; its kind is the one claiming its name, unless `sniff` (a file named
-/// explicitly) and the name alone does not settle it.
-fn scan_file_with(path: PathBuf, kinds: &Kinds, fingerprint: bool, sniff: bool) -> FileScan {
+/// Scans one file (`named` explicitly, or found by walking) as its kind: the one claiming
+/// its name, unless the name alone does not settle it ([`Kinds::needs_head`]).
+fn scan_file_with(path: PathBuf, kinds: &Kinds, fingerprint: bool, named: bool) -> FileScan {
     let mut kind_name = kinds.claim(&path).map(|k| k.name());
     let scanned = files::open_regular(&path).and_then(|(file, meta)| {
         let mut reader = files::Fingerprinting::new(file, &meta, fingerprint);
         let mut head = Vec::new();
-        let kind: &dyn FileKind = match kinds.claim(&path) {
-            Some(kind) if !(sniff && kinds.needs_sniffing(&path)) => kind,
-            _ => {
-                std::io::Read::read_to_end(
-                    &mut std::io::Read::take(&mut reader, SNIFF),
-                    &mut head,
-                )?;
-                match kinds.of_named(&path, &head) {
-                    Some(kind) => kind,
-                    None => return Ok((crate::found::Scan::default(), None)),
-                }
-            }
+        if kinds.needs_head(&path, named) {
+            std::io::Read::read_to_end(&mut std::io::Read::take(&mut reader, SNIFF), &mut head)?;
+        }
+        let Some(kind) = kinds.of_file(&path, named, &head) else {
+            return Ok((crate::found::Scan::default(), None));
         };
         kind_name = Some(kind.name());
         let scan = kind.scan(&mut std::io::Read::chain(&head[..], &mut reader))?;

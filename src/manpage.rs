@@ -212,8 +212,10 @@ fn files(page: &mut Roff) {
     item(
         page,
         "GitLab CI files",
-        ".gitlab-ci.yml and *.gitlab-ci.yml: image (or image.name) at the top level, under \
-         default: and in each job; services (strings or .name). A value with $VAR is skipped.",
+        ".gitlab-ci.yml, *.gitlab-ci.yml, and YAML under a .gitlab/ or .gitlab-ci/ folder \
+         (what a pipeline includes; a manifest there is read as one, other YAML holding no \
+         image is left out): image (or image.name) at the top level, under default: and in \
+         each job; services (strings or .name). A value with $VAR is skipped.",
     );
     item(
         page,

@@ -1,4 +1,6 @@
-//! The GitLab CI kind: `.gitlab-ci.yml` and `*.gitlab-ci.yml`, read where the runner takes
+//! The GitLab CI kind: `.gitlab-ci.yml` and `*.gitlab-ci.yml` (and, tentatively, the YAML
+//! under a `.gitlab/` or `.gitlab-ci/` folder, where pipelines keep what they `include:`), read
+//! where the runner takes
 //! images from: `image` (a string or `.name`) at the top level, under `default:` and in each
 //! job, and `services` lists (strings or `.name`) in the same places. A value with `$VAR` is a
 //! variable. Hidden jobs (`.name:`) are templates other jobs extend: their images are pulled
@@ -39,6 +41,17 @@ pub fn is_gitlab_ci_name(name: &str) -> bool {
             .is_some_and(|stem| !stem.is_empty())
 }
 
+/// A YAML file inside a `.gitlab/` or `.gitlab-ci/` folder, where pipelines keep the files
+/// they `include:` (`.gitlab/ci/build.yml`): GitLab CI, tentatively (the folder also holds
+/// other YAML, such as agent configuration, which holds no image and is left out).
+fn is_included_pipeline(path: &Path) -> bool {
+    let yaml = path.extension().is_some_and(|e| e == "yml" || e == "yaml");
+    yaml && path.parent().is_some_and(|dir| {
+        dir.components()
+            .any(|c| c.as_os_str() == ".gitlab" || c.as_os_str() == ".gitlab-ci")
+    })
+}
+
 impl super::FileKind for GitlabCi {
     fn name(&self) -> &'static str {
         "gitlab-ci"
@@ -46,6 +59,14 @@ impl super::FileKind for GitlabCi {
 
     fn claims(&self, path: &Path) -> bool {
         path.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(is_gitlab_ci_name)
+            || is_included_pipeline(path)
+    }
+
+    fn tentative(&self, path: &Path) -> bool {
+        !path
+            .file_name()
             .and_then(|n| n.to_str())
             .is_some_and(is_gitlab_ci_name)
     }

@@ -29,7 +29,7 @@ impl super::FileKind for Kubernetes {
         path.extension().is_some_and(|e| e == "yaml" || e == "yml")
     }
 
-    fn tentative(&self) -> bool {
+    fn tentative(&self, _path: &Path) -> bool {
         true
     }
 

@@ -24,11 +24,11 @@ pub trait FileKind: Send + Sync {
     /// Whether a file found by walking, at `path`, is of this kind (by its name and place).
     fn claims(&self, path: &Path) -> bool;
 
-    /// Whether its claim by name is only tentative (every `*.yaml` may be a Kubernetes
+    /// Whether its claim of `path` is only tentative (every `*.yaml` may be a Kubernetes
     /// manifest): a file found by walking that it cannot parse, or in which it finds no
     /// reference, is not of this kind and is left out quietly. Named explicitly, such a file
     /// is still read and its error reported.
-    fn tentative(&self) -> bool {
+    fn tentative(&self, _path: &Path) -> bool {
         false
     }
 
@@ -97,20 +97,37 @@ impl Kinds {
         self.0.iter().copied().find(|k| k.claims(path))
     }
 
-    /// Whether a file named explicitly needs its first bytes read to tell its kind: no kind
-    /// claims its name, or only tentatively (`stack.yml` may be a Compose file).
-    pub fn needs_sniffing(&self, path: &Path) -> bool {
-        self.claim(path).is_none_or(|k| k.tentative())
+    /// Whether the first bytes of the file at `path` are needed to tell its kind. Named
+    /// explicitly: when no kind claims its name, or only tentatively (`stack.yml` may be a
+    /// Compose file). Found by walking: when more than one kind claims it tentatively (a
+    /// `.gitlab/ci/deploy.yaml` may be a pipeline or a manifest).
+    pub fn needs_head(&self, path: &Path, named: bool) -> bool {
+        let mut claims = self.0.iter().filter(|k| k.claims(path));
+        match claims.next() {
+            None => named,
+            Some(first) if first.tentative(path) => named || claims.next().is_some(),
+            Some(_) => false,
+        }
     }
 
-    /// The kind of a file named explicitly: from its name, else from its first bytes `head`,
-    /// else a tentative claim by name, else the first kind (a file named on the command line
-    /// is always read).
-    pub fn of_named(&self, path: &Path, head: &[u8]) -> Option<&'static dyn FileKind> {
-        let by_name = self.claim(path);
-        by_name
-            .filter(|k| !k.tentative())
-            .or_else(|| self.0.iter().copied().find(|k| k.sniff(head)))
+    /// The kind of a file, given its first bytes `head` when [`Self::needs_head`] says so.
+    /// Named explicitly: from its name, else from its content, else a tentative claim by name,
+    /// else the first kind (a file named on the command line is always read). Found by
+    /// walking: the first kind claiming its name, unless that claim is tentative and another
+    /// claiming kind knows the content for its own.
+    pub fn of_file(&self, path: &Path, named: bool, head: &[u8]) -> Option<&'static dyn FileKind> {
+        let mut claims = self.0.iter().copied().filter(|k| k.claims(path));
+        let by_name = claims.next();
+        if let Some(kind) = by_name.filter(|k| !k.tentative(path)) {
+            return Some(kind);
+        }
+        if !named {
+            return claims.find(|k| k.sniff(head)).or(by_name);
+        }
+        self.0
+            .iter()
+            .copied()
+            .find(|k| k.sniff(head))
             .or(by_name)
             .or_else(|| self.0.first().copied())
     }

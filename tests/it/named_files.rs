@@ -1,6 +1,7 @@
 //! A file named on the command line is always read: its kind comes from its name, else from its
 //! content, else it is read as a Dockerfile. A file found by walking is of a kind by its name
-//! only (`Dockerfile-dev` is a Dockerfile; a `stack.yml` is no Compose file unless named).
+//! and place (`Dockerfile-dev` is a Dockerfile; a `stack.yml` is no Compose file unless named),
+//! its content deciding only between kinds that claim it tentatively.
 
 use crate::support::cli;
 
@@ -156,6 +157,24 @@ fn walking_claims_files_by_name_only() {
     write(dir.path(), "repo/stack.yml", COMPOSE);
     write(dir.path(), "repo/ci/build.yml", WORKFLOW);
     write(dir.path(), "repo/deploy/pod.yaml", MANIFEST);
+    // What a pipeline `include:`s lives under .gitlab/ (or .gitlab-ci/): read as GitLab CI,
+    // unless it is a manifest; other YAML there (agent configuration) holds no image.
+    write(
+        dir.path(),
+        "repo/.gitlab/ci/test.yml",
+        "unit:\n  image: golang:1.22\n  script: [go test]\n",
+    );
+    write(dir.path(), "repo/.gitlab/k8s/pod.yaml", MANIFEST);
+    write(
+        dir.path(),
+        "repo/.gitlab/agents/dev/config.yaml",
+        "ci_access:\n  projects:\n    - id: group/app\n",
+    );
+    write(
+        dir.path(),
+        "repo/.gitlab-ci/lint.yml",
+        "lint:\n  image: alpine:3.20\n",
+    );
     let files = listed(dir.path(), &["repo"]);
     let kinds: Vec<(&str, &str)> = files
         .iter()
@@ -164,6 +183,9 @@ fn walking_claims_files_by_name_only() {
     assert_eq!(
         kinds,
         [
+            ("repo/.gitlab/ci/test.yml", "gitlab-ci"),
+            ("repo/.gitlab/k8s/pod.yaml", "kubernetes"),
+            ("repo/.gitlab-ci/lint.yml", "gitlab-ci"),
             ("repo/Dockerfile-dev", "dockerfile"),
             ("repo/ci/Dockerfile-alpine.prod", "dockerfile"),
             ("repo/deploy/pod.yaml", "kubernetes"),

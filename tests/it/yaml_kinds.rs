@@ -447,7 +447,7 @@ print(json.dumps([[bool(re.search(h["files"], p)) for p in sys.argv[2:]] for h i
                 matched,
                 digestpin::kinds::Kinds::default()
                     .claim(Path::new(name))
-                    .is_some_and(|k| !k.tentative()),
+                    .is_some_and(|k| !k.tentative(Path::new(name))),
                 "{name}"
             );
         }
