@@ -234,25 +234,8 @@ fn the_generator_reaches_the_kinds() {
 /// its key path. One interpreter for all the files.
 #[test]
 fn pyyaml_agrees_on_generated_files() {
-    let python = std::env::var_os("DIGESTPIN_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python")
-        });
-    let have = std::process::Command::new(&python)
-        .args(["-c", "import yaml"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{} with PyYAML is needed",
-            python.display()
-        );
-        eprintln!(
-            "\n!!!!!!!! SKIPPED: {} with PyYAML !!!!!!!!\n",
-            python.display()
-        );
+    let python = crate::yaml_kinds::python();
+    if !crate::yaml_kinds::have_pyyaml() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
