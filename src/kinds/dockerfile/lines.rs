@@ -141,14 +141,56 @@ struct Directives {
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 const IGNORE_MARKER: &[u8] = b"digestpin: ignore";
 
+/// The buffers a thread keeps between files (the window, the logical line, its segments), so
+/// that scanning many small files neither allocates nor page-faults fresh ones for each.
+#[derive(Default)]
+struct Spare {
+    buf: Vec<u8>,
+    logical: Vec<u8>,
+    segments: Vec<Segment>,
+}
+
+/// A window grown larger than this by a long instruction is freed, not kept for the next file.
+const KEEP: usize = 4 * CHUNK;
+
+thread_local! {
+    static SPARE: std::cell::Cell<Spare> = std::cell::Cell::default();
+}
+
+impl<R> Drop for Lines<R> {
+    fn drop(&mut self) {
+        let spare = Spare {
+            buf: std::mem::take(&mut self.window.buf),
+            logical: std::mem::take(&mut self.logical),
+            segments: std::mem::take(&mut self.segments),
+        };
+        if spare.buf.capacity() > KEEP
+            || spare.logical.capacity() > KEEP
+            || spare.segments.capacity() * std::mem::size_of::<Segment>() > KEEP
+        {
+            return;
+        }
+        // During thread teardown there is nowhere to keep them; they are simply freed.
+        let _ = SPARE.try_with(|cell| cell.set(spare));
+    }
+}
+
 impl<R: Read> Lines<R> {
     /// Lines of `reader`, read `chunk` bytes (at least 1) at a time.
     pub fn new(reader: R, chunk: usize) -> Self {
+        let Spare {
+            mut buf,
+            mut logical,
+            mut segments,
+        } = SPARE.try_with(std::cell::Cell::take).unwrap_or_default();
+        buf.clear();
+        logical.clear();
+        segments.clear();
         Lines {
             window: Window {
                 reader,
                 chunk: chunk.max(1),
-                buf: Vec::new(),
+                buf,
                 base: 0,
                 keep_from: 0,
                 eof: false,
@@ -163,8 +205,8 @@ impl<R: Read> Lines<R> {
             },
             ignore_pending: false,
             first_nul: None,
-            logical: Vec::new(),
-            segments: Vec::new(),
+            logical,
+            segments,
         }
     }
 
@@ -331,15 +373,12 @@ impl Directives {
             self.done = true;
             return Ok(());
         };
-        let key = key.to_ascii_lowercase();
-        let name = match key.as_slice() {
-            b"escape" => "escape",
-            b"syntax" => "syntax",
-            b"check" => "check",
-            _ => {
-                self.done = true;
-                return Ok(());
-            }
+        let Some(name) = ["escape", "syntax", "check"]
+            .into_iter()
+            .find(|name| key.eq_ignore_ascii_case(name.as_bytes()))
+        else {
+            self.done = true;
+            return Ok(());
         };
         if self.seen.contains(&name) {
             return Err(ScanError::new(
