@@ -121,6 +121,9 @@ pub(super) struct Lines<R> {
     window: Window<R>,
     pos: usize,
     line_no: usize,
+    /// File offset before which every line is known to be UTF-8 text without a NUL byte (or
+    /// to come after the first NUL), so it is not checked again line by line.
+    clean_to: usize,
     directives: Directives,
     ignore_pending: bool,
     /// 1-based line of the first NUL byte read so far.
@@ -197,6 +200,7 @@ impl<R: Read> Lines<R> {
             },
             pos: 0,
             line_no: 0,
+            clean_to: 0,
             directives: Directives {
                 escape: b'\\',
                 done: false,
@@ -240,14 +244,19 @@ impl<R: Read> Lines<R> {
         if self.pos >= end {
             return Ok(None);
         }
+        if end > self.clean_to {
+            self.check_ahead();
+        }
         let mut start = self.pos;
         let raw = self.window.bytes(start..end);
         self.line_no += 1;
-        if std::str::from_utf8(raw).is_err() {
-            return Err(Stop::NotUtf8 { line: self.line_no });
-        }
-        if self.first_nul.is_none() && raw.contains(&0) {
-            self.first_nul = Some(self.line_no);
+        if end > self.clean_to {
+            if std::str::from_utf8(raw).is_err() {
+                return Err(Stop::NotUtf8 { line: self.line_no });
+            }
+            if self.first_nul.is_none() && raw.contains(&0) {
+                self.first_nul = Some(self.line_no);
+            }
         }
         let mut content_end = end;
         while content_end > start && matches!(raw[content_end - 1 - start], b'\n' | b'\r') {
@@ -263,6 +272,34 @@ impl<R: Read> Lines<R> {
             content_end,
             number: self.line_no,
         }))
+    }
+
+    /// Moves [`Lines::clean_to`] over the whole lines read and not yet checked that are UTF-8
+    /// text (and hold no NUL, while none was seen): one pass over what was read instead of one
+    /// per line. It stops at the end of the last good line before a bad byte; that line is
+    /// then checked alone.
+    fn check_ahead(&mut self) {
+        let from = self.clean_to.max(self.pos);
+        let read = self.window.bytes(from..self.window.end());
+        let whole = if self.window.eof {
+            read.len()
+        } else {
+            memchr::memrchr(b'\n', read).map_or(0, |i| i + 1)
+        };
+        let lines = &read[..whole];
+        let mut good = match std::str::from_utf8(lines) {
+            Ok(_) => whole,
+            Err(e) => e.valid_up_to(),
+        };
+        if self.first_nul.is_none() {
+            good = memchr::memchr(0, &lines[..good]).unwrap_or(good);
+        }
+        let clean = if good == whole {
+            whole
+        } else {
+            memchr::memrchr(b'\n', &lines[..good]).map_or(0, |i| i + 1)
+        };
+        self.clean_to = from + clean;
     }
 
     /// Reads the next logical line into `self.logical`; `None` at end of file.
