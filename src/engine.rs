@@ -191,9 +191,9 @@ fn scan_each_with(
             scanned: None,
         }),
         (path, None) => {
-            let claimed = scope.kinds.claim(&path);
-            let tentative = claimed.is_some_and(|k| k.tentative()) && !named(&path);
-            let mut file = scan_file_with(path, claimed, &scope.kinds, fingerprint);
+            let tentative =
+                !named(&path) && scope.kinds.claim(&path).is_some_and(|k| k.tentative());
+            let mut file = scan_file_with(path, &scope.kinds, fingerprint);
             let scan_error = file.error.as_ref().is_some_and(|e| e.line.is_some());
             if tentative && (scan_error || (file.error.is_none() && file.refs.is_empty())) {
                 return None;
@@ -298,25 +298,18 @@ fn scan_all(paths: &[PathBuf], scope: &Scope, fingerprint: bool) -> ScanReport {
 /// time (a regular file of at most [`files::MAX_FILE_SIZE`] bytes), taking its fingerprint as
 /// it goes.
 pub fn scan_file(path: PathBuf, kinds: &Kinds) -> FileScan {
-    let claimed = kinds.claim(&path);
-    scan_file_with(path, claimed, kinds, true)
+    scan_file_with(path, kinds, true)
 }
 
 /// How much of a file named explicitly, whose name no kind claims, is looked at to tell its kind.
 const SNIFF: u64 = 4096;
 
-/// [`scan_file`], `claimed` being the kind that claims `path` by its name, if any.
-fn scan_file_with(
-    path: PathBuf,
-    claimed: Option<&'static dyn FileKind>,
-    kinds: &Kinds,
-    fingerprint: bool,
-) -> FileScan {
-    let mut kind_name = claimed.map(|k| k.name());
+fn scan_file_with(path: PathBuf, kinds: &Kinds, fingerprint: bool) -> FileScan {
+    let mut kind_name = kinds.claim(&path).map(|k| k.name());
     let scanned = files::open_regular(&path).and_then(|(file, meta)| {
         let mut reader = files::Fingerprinting::new(file, &meta, fingerprint);
         let mut head = Vec::new();
-        let kind: &dyn FileKind = match claimed {
+        let kind: &dyn FileKind = match kinds.claim(&path) {
             Some(kind) => kind,
             None => {
                 std::io::Read::read_to_end(
