@@ -8,8 +8,11 @@ use std::path::Path;
 
 /// A path as the user gave it (relative stays relative), with `/` separators, safe to print on
 /// a terminal: control characters are escaped ([`escape_text`]) and bytes that are not UTF-8
-/// are shown as `\xNN`.
-pub fn display_path(path: &Path) -> String {
+/// are shown as `\xNN`. Borrowed when nothing needs escaping (almost every path).
+pub fn display_path(path: &Path) -> Cow<'_, str> {
+    if let Some(text) = path.to_str() {
+        return escape_text(text);
+    }
     let mut shown = String::new();
     for chunk in path.as_os_str().as_encoded_bytes().utf8_chunks() {
         shown.push_str(&escape_text(chunk.valid()));
@@ -17,13 +20,13 @@ pub fn display_path(path: &Path) -> String {
             let _ = write!(shown, "\\x{byte:02x}");
         }
     }
-    shown
+    Cow::Owned(shown)
 }
 
 /// A path for JSON, where every character is escaped by the encoder; bytes that are not UTF-8
 /// cannot be represented and become U+FFFD.
-pub fn json_path(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
+pub fn json_path(path: &Path) -> Cow<'_, str> {
+    path.to_string_lossy()
 }
 
 /// `text` safe to print on a terminal or in a CI log: C0 and C1 control characters (newlines,
@@ -35,7 +38,8 @@ pub fn escape_text(text: &str) -> Cow<'_, str> {
         c.is_control()
             || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
     }
-    if !text.chars().any(unsafe_char) {
+    // Printable ASCII, the common case, is looked at a byte at a time.
+    if text.bytes().all(|b| matches!(b, b' '..=b'~')) || !text.chars().any(unsafe_char) {
         return Cow::Borrowed(text);
     }
     let mut shown = String::with_capacity(text.len() + 8);

@@ -175,7 +175,7 @@ fn scan_each_with(
         .map(|(path, message)| (path, Some(message)))
         .chain(discovery.files.into_iter().map(|path| (path, None)))
         .collect();
-    jobs.sort_by(|a, b| a.0.cmp(&b.0));
+    files::sort_paths(&mut jobs, |job| &job.0);
     // A file found by walking whose kind claims it only tentatively, and which turns out not
     // to be of that kind (does not parse, holds nothing of it), is left out quietly.
     let named = |path: &PathBuf| paths.iter().any(|p| p == path);

@@ -137,11 +137,89 @@ pub fn discover(
                 .push((path.clone(), not_regular(&meta.file_type()))),
         }
     }
-    found.files.sort();
-    found.files.dedup();
+    sort_dedup_paths(&mut found.files);
     found.skipped.sort_by(|a, b| a.path.cmp(&b.path));
     found.skipped.dedup();
     found
+}
+
+/// Sorts `items` by the path `key` gives, in [`Path`]'s order (component by component, so
+/// `a/b` comes before `a-b/c`), comparing bytes when every path is plain: the same order
+/// without splitting each path into components at every comparison. Returns whether they were
+/// all plain.
+pub fn sort_paths<T>(items: &mut [T], key: impl Fn(&T) -> &Path) -> bool {
+    if !items.iter().all(|item| is_plain(key(item))) {
+        items.sort_by(|a, b| key(a).cmp(key(b)));
+        return false;
+    }
+    // The bytes every path starts with (the directory walked) need no comparing.
+    let skip = items.split_first().map_or(0, |(first, rest)| {
+        let first = path_bytes(key(first));
+        rest.iter().fold(first.len(), |common, item| {
+            let bytes = path_bytes(key(item));
+            common_prefix(&first[..common], &bytes[..common.min(bytes.len())])
+        })
+    });
+    items.sort_by(|a, b| cmp_plain(&path_bytes(key(a))[skip..], &path_bytes(key(b))[skip..]));
+    true
+}
+
+/// Sorts and removes duplicates, as `sort` and `dedup` would.
+pub fn sort_dedup_paths(paths: &mut Vec<PathBuf>) {
+    if sort_paths(paths, |p| p) {
+        // Plain paths are the same path exactly when they are the same bytes.
+        paths.dedup_by(|a, b| path_bytes(a) == path_bytes(b));
+    } else {
+        paths.dedup();
+    }
+}
+
+/// The length of the bytes `a` and `b` start with.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let word = |s: &[u8]| u64::from_ne_bytes(s.try_into().unwrap_or_default());
+    let mut i = a
+        .chunks_exact(8)
+        .zip(b.chunks_exact(8))
+        .take_while(|(x, y)| word(x) == word(y))
+        .count()
+        * 8;
+    let common = a.len().min(b.len());
+    while i < common && a[i] == b[i] {
+        i += 1;
+    }
+    i
+}
+
+fn path_bytes(path: &Path) -> &[u8] {
+    path.as_os_str().as_encoded_bytes()
+}
+
+/// A path whose bytes order as its components do: `/`-separated (Unix), no empty component
+/// but a leading root (`//`, a trailing `/`), no `.` or `..` component (which order before
+/// any name).
+fn is_plain(path: &Path) -> bool {
+    if !cfg!(unix) {
+        return false;
+    }
+    let bytes = path_bytes(path);
+    let body = bytes.strip_prefix(b"/").unwrap_or(bytes);
+    !body.is_empty()
+        && body
+            .split(|b| *b == b'/')
+            .all(|c| !matches!(c, b"" | b"." | b".."))
+}
+
+/// Two plain paths (or what follows the same bytes in both) in component order: bytes, but `/`
+/// before any other byte (a component that is a prefix of the other's sorts first, as the
+/// shorter name).
+fn cmp_plain(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let i = common_prefix(a, b);
+    let rank = |byte: Option<&u8>| match byte {
+        None => 0,
+        Some(b'/') => 1,
+        Some(&b) => u16::from(b) + 2,
+    };
+    rank(a.get(i)).cmp(&rank(b.get(i)))
 }
 
 /// "not a regular file (a FIFO)", for a file that is not read.
@@ -440,6 +518,12 @@ impl<R: Read> Fingerprinting<R> {
 
 impl<R: Read> Read for Fingerprinting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // Read only (no fingerprint, so never written): the file ends at the length `fstat`
+        // gave when it was opened, without one more `read` to be told so. A file to write is
+        // read to its end, as its fingerprint must cover everything it holds.
+        if self.hasher.is_none() && self.identity.len > 0 && self.len == self.identity.len {
+            return Ok(0);
+        }
         let n = self.inner.read(buf)?;
         self.len += n as u64;
         if self.len > MAX_FILE_SIZE {
@@ -653,6 +737,50 @@ mod tests {
     fn dockerfiles(path: &Path) -> bool {
         path.file_name()
             .is_some_and(|n| crate::kinds::dockerfile::is_dockerfile_name(n.as_encoded_bytes()))
+    }
+
+    #[test]
+    fn paths_sort_in_component_order() {
+        // Bytes that sort before `/` (`-`, `.`, `!`, space), prefixes, roots, and in the last
+        // list paths that are not plain (compared component by component as before).
+        let names = [
+            "a/b",
+            "a-b/c",
+            "a/b/c",
+            "a",
+            "ab",
+            "a.b",
+            "a/b.c",
+            "a b/x",
+            "a!/x",
+            "/a",
+            "/a/b",
+            "/a-b",
+            "services/a/Dockerfile",
+            "services/a-b/Dockerfile",
+            "services/a.d/x",
+            "services/a/Dockerfile.dev",
+            "services/a/b/Dockerfile",
+            "z",
+            "Z",
+            "\u{e9}/x",
+        ];
+        let odd = ["./a", "../a", "a//b", "a/", "a/./b", "+a", "..+", ".a"];
+        for set in [&names[..], &[&names[..], &odd[..]].concat()] {
+            let mut want: Vec<PathBuf> = set.iter().map(PathBuf::from).collect();
+            want.sort();
+            for seed in 0..20 {
+                let mut got = want.clone();
+                fastrand::Rng::with_seed(seed).shuffle(&mut got);
+                sort_paths(&mut got, |p| p);
+                assert_eq!(got, want);
+                let mut twice = [&got[..], &want[..]].concat();
+                sort_dedup_paths(&mut twice);
+                let mut dedup = want.clone();
+                dedup.dedup();
+                assert_eq!(twice, dedup);
+            }
+        }
     }
 
     fn write_file(path: &Path, contents: &[u8]) -> Fingerprint {

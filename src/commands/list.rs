@@ -6,6 +6,14 @@ use crate::args::{Format, ListArgs};
 use crate::{engine, report};
 
 pub fn list(args: ListArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<ExitStatus> {
+    // Each line on `err` in one write (stderr is not buffered), not a piece at a time.
+    let mut err = io::LineWriter::new(err);
+    let status = list_to(args, out, &mut err)?;
+    err.flush()?;
+    Ok(status)
+}
+
+fn list_to(args: ListArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<ExitStatus> {
     // Each file is printed as soon as it is scanned; nothing is kept.
     let mut errors = false;
     let walk = match args.format {

@@ -18,6 +18,18 @@ fn check_offline(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> io::Result<ExitStatus> {
+    // Each line on `err` in one write (stderr is not buffered), not a piece at a time.
+    let mut err = io::LineWriter::new(err);
+    let status = check_offline_to(args, out, &mut err)?;
+    err.flush()?;
+    Ok(status)
+}
+
+fn check_offline_to(
+    args: &PinArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<ExitStatus> {
     let mut tally = engine::Tally::default();
     if args.report.is_some() || !matches!(args.format, PinFormat::Text | PinFormat::Json) {
         let plan = engine::plan_offline(engine::scan_paths(&args.paths, &args.scope));

@@ -181,7 +181,7 @@ fn message(kind: Kind, plan: &RefPlan) -> String {
 pub fn errors(report: &PinReport) -> Vec<(String, Option<usize>, Option<usize>, String)> {
     let mut errors = Vec::new();
     for file in &report.files {
-        let path = display_path(&file.path);
+        let path = display_path(&file.path).into_owned();
         for plan in file.refs.iter().filter(|p| p.status == Status::Error) {
             let r = &plan.found;
             let reason = plan

@@ -36,7 +36,7 @@ fn skipped_files(skipped: &[Skipped]) -> Vec<SkippedFile> {
     skipped
         .iter()
         .map(|s| SkippedFile {
-            path: json_path(&s.path),
+            path: json_path(&s.path).into_owned(),
             reason: s.reason.clone(),
         })
         .collect()
@@ -44,7 +44,7 @@ fn skipped_files(skipped: &[Skipped]) -> Vec<SkippedFile> {
 
 #[derive(Serialize)]
 struct ListFile<'a> {
-    path: String,
+    path: std::borrow::Cow<'a, str>,
     kind: Option<&'a str>,
     error: Option<String>,
     refs: Mapped<'a, FoundRef, ListRef<'a>>,
@@ -137,7 +137,7 @@ struct PinDoc<'a> {
 
 #[derive(Serialize)]
 struct PinFile<'a> {
-    path: String,
+    path: std::borrow::Cow<'a, str>,
     kind: Option<&'a str>,
     changed: bool,
     error: Option<String>,
@@ -251,26 +251,38 @@ pub fn history_json(
 pub struct JsonFiles<'w> {
     out: &'w mut dyn Write,
     count: usize,
+    /// Output gathered before it is handed to `out`, reused from file to file.
+    buf: Vec<u8>,
 }
+
+/// How much [`JsonFiles`] gathers before writing it out (as much as the binary's stdout
+/// buffer holds: the text is handed on in about the same blocks as before).
+const BATCH: usize = 8 * 1024;
 
 impl<'w> JsonFiles<'w> {
     pub fn begin(out: &'w mut dyn Write) -> io::Result<Self> {
         out.write_all(b"{\n  \"files\": [")?;
-        Ok(JsonFiles { out, count: 0 })
+        Ok(JsonFiles {
+            out,
+            count: 0,
+            buf: Vec::new(),
+        })
     }
 
     fn item<T: Serialize>(&mut self, value: &T) -> io::Result<()> {
-        self.out.write_all(if self.count == 0 {
+        self.buf.extend_from_slice(if self.count == 0 {
             b"\n    "
         } else {
             b",\n    "
-        })?;
+        });
         self.count += 1;
-        let indented = Indented {
+        let mut indented = Indented {
             out: &mut *self.out,
+            buf: &mut self.buf,
             indent: b"    ",
         };
-        serde_json::to_writer_pretty(indented, value).map_err(io::Error::from)
+        serde_json::to_writer_pretty(&mut indented, value).map_err(io::Error::from)?;
+        indented.spill(BATCH)
     }
 
     pub fn list_file(&mut self, file: &FileScan) -> io::Result<()> {
@@ -287,6 +299,7 @@ impl<'w> JsonFiles<'w> {
     }
 
     fn close_files(&mut self) -> io::Result<()> {
+        self.out.write_all(&std::mem::take(&mut self.buf))?;
         self.out
             .write_all(if self.count == 0 { b"]" } else { b"\n  ]" })
     }
@@ -329,10 +342,23 @@ impl<'w> JsonFiles<'w> {
 }
 
 /// Indents every line after the first: pretty JSON nested in the document being streamed. A
-/// JSON text has newlines only between its lines (never inside a string).
+/// JSON text has newlines only between its lines (never inside a string). Gathers the text in
+/// `buf`, handed to `out` in batches of [`BATCH`] bytes.
 struct Indented<'a> {
     out: &'a mut dyn Write,
+    buf: &'a mut Vec<u8>,
     indent: &'static [u8],
+}
+
+impl Indented<'_> {
+    /// Hands what was gathered to `out` once it holds at least `at` bytes.
+    fn spill(&mut self, at: usize) -> io::Result<()> {
+        if self.buf.len() >= at {
+            self.out.write_all(self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
 }
 
 impl Write for Indented<'_> {
@@ -341,16 +367,24 @@ impl Write for Indented<'_> {
         Ok(buf.len())
     }
 
-    fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
-        while let Some(i) = memchr::memchr(b'\n', buf) {
-            self.out.write_all(&buf[..=i])?;
-            self.out.write_all(self.indent)?;
-            buf = &buf[i + 1..];
+    fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        // Most pieces are a few bytes (`": "`, `,\n`, a number): a plain loop finds their
+        // newline sooner than a call to memchr.
+        let newline = |bytes: &[u8]| match bytes.len() {
+            0..=16 => bytes.iter().position(|b| *b == b'\n'),
+            _ => memchr::memchr(b'\n', bytes),
+        };
+        while let Some(i) = newline(bytes) {
+            self.buf.extend_from_slice(&bytes[..=i]);
+            self.buf.extend_from_slice(self.indent);
+            bytes = &bytes[i + 1..];
         }
-        self.out.write_all(buf)
+        self.buf.extend_from_slice(bytes);
+        self.spill(BATCH)
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        self.spill(0)?;
         self.out.flush()
     }
 }

@@ -115,7 +115,7 @@ pub fn pin_text_file(
     let path = display_path(&file.path);
     for plan in &file.refs {
         let r = &plan.found;
-        let at = format!("{path}:{}:{}", r.line, r.column);
+        let at = At(&path, r.line, r.column);
         let original = escape_text(&r.original);
         let reason = plan
             .reason
@@ -182,6 +182,16 @@ pub fn pin_text_file(
         out.write_all(diff.as_bytes())?;
     }
     Ok(())
+}
+
+/// `PATH:LINE:COL`, written where it is used (no string per reference).
+#[derive(Clone, Copy)]
+struct At<'a>(&'a str, usize, usize);
+
+impl std::fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.0, self.1, self.2)
+    }
 }
 
 /// `list`: an `error:` line on `err` for each invalid reference (they make the exit status 2).

@@ -24,14 +24,21 @@ impl Lexed {
     }
 
     fn push_slice(&mut self, line: &[u8], range: Range<usize>) {
-        for i in range {
-            self.push(line[i], i);
+        self.text.extend_from_slice(&line[range.clone()]);
+        self.offsets.extend(range);
+    }
+
+    /// Room for `n` bytes.
+    fn with_capacity(n: usize) -> Self {
+        Lexed {
+            text: Vec::with_capacity(n),
+            offsets: Vec::with_capacity(n),
         }
     }
 
     /// `line[range]` taken as it is.
     pub fn identity(line: &[u8], range: Range<usize>) -> Self {
-        let mut lexed = Lexed::default();
+        let mut lexed = Lexed::with_capacity(range.len());
         lexed.push_slice(line, range);
         lexed
     }
@@ -133,6 +140,10 @@ fn extract_flags(line: &[u8], range: Range<usize>) -> (Vec<Lexed>, usize) {
             if ch != b'-' || pos + 1 == end || line[pos + 1] != b'-' {
                 return (words, pos);
             }
+            // Room for a typical flag (`--mount=type=cache,target=/root/.cache`) at once.
+            let room = (end - pos).min(64);
+            word.text.reserve(room);
+            word.offsets.reserve(room);
             phase = Phase::Word;
         }
         if pos == end {
@@ -275,7 +286,8 @@ pub(super) fn unquote(
     range: Range<usize>,
     escape: u8,
 ) -> Result<Unquoted, UnquoteError> {
-    let mut out = Lexed::default();
+    // Unquoting only removes bytes: the word's length is enough.
+    let mut out = Lexed::with_capacity(range.len());
     let mut has_variable = false;
     let mut pos = range.start;
     let end = range.end;

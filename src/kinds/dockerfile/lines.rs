@@ -121,6 +121,9 @@ pub(super) struct Lines<R> {
     window: Window<R>,
     pos: usize,
     line_no: usize,
+    /// File offset before which every line is known to be UTF-8 text without a NUL byte (or
+    /// to come after the first NUL), so it is not checked again line by line.
+    clean_to: usize,
     directives: Directives,
     ignore_pending: bool,
     /// 1-based line of the first NUL byte read so far.
@@ -141,20 +144,63 @@ struct Directives {
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 const IGNORE_MARKER: &[u8] = b"digestpin: ignore";
 
+/// The buffers a thread keeps between files (the window, the logical line, its segments), so
+/// that scanning many small files neither allocates nor page-faults fresh ones for each.
+#[derive(Default)]
+struct Spare {
+    buf: Vec<u8>,
+    logical: Vec<u8>,
+    segments: Vec<Segment>,
+}
+
+/// A window grown larger than this by a long instruction is freed, not kept for the next file.
+const KEEP: usize = 4 * CHUNK;
+
+thread_local! {
+    static SPARE: std::cell::Cell<Spare> = std::cell::Cell::default();
+}
+
+impl<R> Drop for Lines<R> {
+    fn drop(&mut self) {
+        let spare = Spare {
+            buf: std::mem::take(&mut self.window.buf),
+            logical: std::mem::take(&mut self.logical),
+            segments: std::mem::take(&mut self.segments),
+        };
+        if spare.buf.capacity() > KEEP
+            || spare.logical.capacity() > KEEP
+            || spare.segments.capacity() * std::mem::size_of::<Segment>() > KEEP
+        {
+            return;
+        }
+        // During thread teardown there is nowhere to keep them; they are simply freed.
+        let _ = SPARE.try_with(|cell| cell.set(spare));
+    }
+}
+
 impl<R: Read> Lines<R> {
     /// Lines of `reader`, read `chunk` bytes (at least 1) at a time.
     pub fn new(reader: R, chunk: usize) -> Self {
+        let Spare {
+            mut buf,
+            mut logical,
+            mut segments,
+        } = SPARE.try_with(std::cell::Cell::take).unwrap_or_default();
+        buf.clear();
+        logical.clear();
+        segments.clear();
         Lines {
             window: Window {
                 reader,
                 chunk: chunk.max(1),
-                buf: Vec::new(),
+                buf,
                 base: 0,
                 keep_from: 0,
                 eof: false,
             },
             pos: 0,
             line_no: 0,
+            clean_to: 0,
             directives: Directives {
                 escape: b'\\',
                 done: false,
@@ -163,8 +209,8 @@ impl<R: Read> Lines<R> {
             },
             ignore_pending: false,
             first_nul: None,
-            logical: Vec::new(),
-            segments: Vec::new(),
+            logical,
+            segments,
         }
     }
 
@@ -198,14 +244,19 @@ impl<R: Read> Lines<R> {
         if self.pos >= end {
             return Ok(None);
         }
+        if end > self.clean_to {
+            self.check_ahead();
+        }
         let mut start = self.pos;
         let raw = self.window.bytes(start..end);
         self.line_no += 1;
-        if std::str::from_utf8(raw).is_err() {
-            return Err(Stop::NotUtf8 { line: self.line_no });
-        }
-        if self.first_nul.is_none() && raw.contains(&0) {
-            self.first_nul = Some(self.line_no);
+        if end > self.clean_to {
+            if std::str::from_utf8(raw).is_err() {
+                return Err(Stop::NotUtf8 { line: self.line_no });
+            }
+            if self.first_nul.is_none() && raw.contains(&0) {
+                self.first_nul = Some(self.line_no);
+            }
         }
         let mut content_end = end;
         while content_end > start && matches!(raw[content_end - 1 - start], b'\n' | b'\r') {
@@ -221,6 +272,34 @@ impl<R: Read> Lines<R> {
             content_end,
             number: self.line_no,
         }))
+    }
+
+    /// Moves [`Lines::clean_to`] over the whole lines read and not yet checked that are UTF-8
+    /// text (and hold no NUL, while none was seen): one pass over what was read instead of one
+    /// per line. It stops at the end of the last good line before a bad byte; that line is
+    /// then checked alone.
+    fn check_ahead(&mut self) {
+        let from = self.clean_to.max(self.pos);
+        let read = self.window.bytes(from..self.window.end());
+        let whole = if self.window.eof {
+            read.len()
+        } else {
+            memchr::memrchr(b'\n', read).map_or(0, |i| i + 1)
+        };
+        let lines = &read[..whole];
+        let mut good = match std::str::from_utf8(lines) {
+            Ok(_) => whole,
+            Err(e) => e.valid_up_to(),
+        };
+        if self.first_nul.is_none() {
+            good = memchr::memchr(0, &lines[..good]).unwrap_or(good);
+        }
+        let clean = if good == whole {
+            whole
+        } else {
+            memchr::memrchr(b'\n', &lines[..good]).map_or(0, |i| i + 1)
+        };
+        self.clean_to = from + clean;
     }
 
     /// Reads the next logical line into `self.logical`; `None` at end of file.
@@ -331,15 +410,12 @@ impl Directives {
             self.done = true;
             return Ok(());
         };
-        let key = key.to_ascii_lowercase();
-        let name = match key.as_slice() {
-            b"escape" => "escape",
-            b"syntax" => "syntax",
-            b"check" => "check",
-            _ => {
-                self.done = true;
-                return Ok(());
-            }
+        let Some(name) = ["escape", "syntax", "check"]
+            .into_iter()
+            .find(|name| key.eq_ignore_ascii_case(name.as_bytes()))
+        else {
+            self.done = true;
+            return Ok(());
         };
         if self.seen.contains(&name) {
             return Err(ScanError::new(
