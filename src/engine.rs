@@ -178,7 +178,7 @@ fn scan_each_with(
     files::sort_paths(&mut jobs, |job| &job.0);
     // A file found by walking whose kind claims it only tentatively, and which turns out not
     // to be of that kind (does not parse, holds nothing of it), is left out quietly.
-    let named = |path: &PathBuf| paths.iter().any(|p| p == path);
+    let named: std::collections::HashSet<&PathBuf> = paths.iter().collect();
     let run = |job: Job| match job {
         (path, Some(message)) => Some(FileScan {
             kind: scope.kinds.claim(&path).map(|k| k.name()),
@@ -191,7 +191,7 @@ fn scan_each_with(
             scanned: None,
         }),
         (path, None) => {
-            let named = named(&path);
+            let named = named.contains(&path);
             let tentative = !named && scope.kinds.claim(&path).is_some_and(|k| k.tentative(&path));
             let mut file = scan_file_with(path, &scope.kinds, fingerprint, named);
             let scan_error = file.error.as_ref().is_some_and(|e| e.line.is_some());
