@@ -276,13 +276,13 @@ impl<'w> JsonFiles<'w> {
             b",\n    "
         });
         self.count += 1;
-        let mut indented = Indented {
-            out: &mut *self.out,
-            buf: &mut self.buf,
-            indent: b"    ",
-        };
-        serde_json::to_writer_pretty(&mut indented, value).map_err(io::Error::from)?;
-        indented.spill(BATCH)
+        let mut ser = serde_json::Serializer::with_formatter(&mut self.buf, Nested::at(2));
+        value.serialize(&mut ser).map_err(io::Error::from)?;
+        if self.buf.len() >= BATCH {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
     }
 
     pub fn list_file(&mut self, file: &FileScan) -> io::Result<()> {
@@ -341,51 +341,92 @@ impl<'w> JsonFiles<'w> {
     }
 }
 
-/// Indents every line after the first: pretty JSON nested in the document being streamed. A
-/// JSON text has newlines only between its lines (never inside a string). Gathers the text in
-/// `buf`, handed to `out` in batches of [`BATCH`] bytes.
-struct Indented<'a> {
-    out: &'a mut dyn Write,
-    buf: &'a mut Vec<u8>,
-    indent: &'static [u8],
+/// serde_json's pretty layout (two spaces a level) for a value that sits `level` levels deep
+/// in the document: what pretty-printing the whole document would give for it, written
+/// straight into the buffer.
+struct Nested {
+    level: usize,
+    has_value: bool,
 }
 
-impl Indented<'_> {
-    /// Hands what was gathered to `out` once it holds at least `at` bytes.
-    fn spill(&mut self, at: usize) -> io::Result<()> {
-        if self.buf.len() >= at {
-            self.out.write_all(self.buf)?;
-            self.buf.clear();
+impl Nested {
+    fn at(level: usize) -> Self {
+        Nested {
+            level,
+            has_value: false,
+        }
+    }
+
+    fn newline<W: ?Sized + Write>(&self, writer: &mut W, comma: bool) -> io::Result<()> {
+        const SPACES: &[u8] = b"                                                                ";
+        writer.write_all(if comma { b",\n" } else { b"\n" })?;
+        let mut width = self.level * 2;
+        while width > 0 {
+            let n = width.min(SPACES.len());
+            writer.write_all(&SPACES[..n])?;
+            width -= n;
         }
         Ok(())
     }
 }
 
-impl Write for Indented<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_all(buf)?;
-        Ok(buf.len())
+impl serde_json::ser::Formatter for Nested {
+    fn begin_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        writer.write_all(b"[")
     }
 
-    fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
-        // Most pieces are a few bytes (`": "`, `,\n`, a number): a plain loop finds their
-        // newline sooner than a call to memchr.
-        let newline = |bytes: &[u8]| match bytes.len() {
-            0..=16 => bytes.iter().position(|b| *b == b'\n'),
-            _ => memchr::memchr(b'\n', bytes),
-        };
-        while let Some(i) = newline(bytes) {
-            self.buf.extend_from_slice(&bytes[..=i]);
-            self.buf.extend_from_slice(self.indent);
-            bytes = &bytes[i + 1..];
+    fn end_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.level -= 1;
+        if self.has_value {
+            self.newline(writer, false)?;
         }
-        self.buf.extend_from_slice(bytes);
-        self.spill(BATCH)
+        writer.write_all(b"]")
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        self.spill(0)?;
-        self.out.flush()
+    fn begin_array_value<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.newline(writer, !first)
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, _writer: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        writer.write_all(b"{")
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.level -= 1;
+        if self.has_value {
+            self.newline(writer, false)?;
+        }
+        writer.write_all(b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.newline(writer, !first)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        writer.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, _writer: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
     }
 }
 
