@@ -149,8 +149,9 @@ impl Yaml {
         let mut anchors: HashMap<usize, NodeId> = HashMap::new();
         let mut stack: Vec<Frame> = Vec::new();
         for event in Parser::new_from_str(text) {
-            let (event, span) =
-                event.map_err(|e| ScanError::new(e.marker().line(), e.info().to_string()))?;
+            let (event, span) = event.map_err(|e| {
+                ScanError::new(e.marker().line(), format!("not valid YAML: {}", e.info()))
+            })?;
             let done = match event {
                 Event::DocumentStart(_) => {
                     anchors.clear();

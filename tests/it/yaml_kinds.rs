@@ -613,7 +613,7 @@ fn a_helm_template_is_skipped_when_walked_and_an_error_when_named() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("chart/templates/deployment.yaml:9:"),
+        stderr.contains("chart/templates/deployment.yaml:9: not valid YAML: "),
         "{stderr}"
     );
 }
