@@ -110,19 +110,25 @@ impl Kinds {
         }
     }
 
-    /// The kind of a file, given its first bytes `head` when [`Self::needs_head`] says so.
-    /// Named explicitly: from its name, else from its content, else a tentative claim by name,
-    /// else the first kind (a file named on the command line is always read). Found by
-    /// walking: the first kind claiming its name, unless that claim is tentative and another
-    /// claiming kind knows the content for its own.
+    /// The kind of a file, given its first bytes `head` when [`Self::needs_head`] says so: the
+    /// kind claiming its name for sure; else the tentatively claiming kind that knows the
+    /// content for its own; else, found by walking or claimed by its place, the first claiming
+    /// kind. Named explicitly and claimed at most by its extension: the kind its content
+    /// names, else that claim, else the first kind (a named file is always read).
     pub fn of_file(&self, path: &Path, named: bool, head: &[u8]) -> Option<&'static dyn FileKind> {
-        let mut claims = self.0.iter().copied().filter(|k| k.claims(path));
-        let by_name = claims.next();
+        let claiming = || self.0.iter().copied().filter(|k| k.claims(path));
+        let by_name = claiming().next();
         if let Some(kind) = by_name.filter(|k| !k.tentative(path)) {
             return Some(kind);
         }
-        if !named {
-            return claims.find(|k| k.sniff(head)).or(by_name);
+        // Among the kinds claiming it, the one that knows the content for its own.
+        if let Some(kind) = claiming().find(|k| k.sniff(head)) {
+            return Some(kind);
+        }
+        // Claimed by its place as well as by its extension (`.gitlab/ci/build.yml`): the
+        // place wins over what another kind's sniffing might say, named or walked alike.
+        if !named || claiming().nth(1).is_some() {
+            return by_name;
         }
         self.0
             .iter()

@@ -134,6 +134,28 @@ fn a_named_file_s_kind_comes_from_its_content_when_its_name_does_not_say() {
         ]
     );
 
+    // Claimed by its place (.gitlab/), a file stays GitLab CI when named, whatever another
+    // kind's sniffing would say of it (top-level `services:` and no `script:` look like Compose).
+    write(
+        dir.path(),
+        ".gitlab/ci/docker.yml",
+        "services:\n  - docker:24-dind\nbuild:\n  image: docker:24\n  extends: .tpl\n",
+    );
+    for args in [&[".gitlab/ci/docker.yml"][..], &[".gitlab"][..]] {
+        assert_eq!(
+            listed(dir.path(), args),
+            [(
+                ".gitlab/ci/docker.yml".to_string(),
+                "gitlab-ci".to_string(),
+                vec![
+                    s("services[0]", "docker:24-dind"),
+                    s("build.image", "docker:24")
+                ]
+            )],
+            "{args:?}"
+        );
+    }
+
     // `--check --offline` names the reference in the sniffed file by file:line:column.
     let out = cli::digestpin(dir.path())
         .args(["pin", "--check", "--offline", "stack.yml"])
