@@ -22,16 +22,27 @@ fn has_key(head: &[u8], key: &str) -> bool {
     top_keys(head).any(|k| k == key)
 }
 
-/// A line holding `key:` indented under some mapping (a job's `script:`).
-fn has_nested_key(head: &[u8], key: &str) -> bool {
-    head.split(|&b| b == b'\n').any(|line| {
+/// A `script:` indented under a top-level key that names a job: not under a Compose file's
+/// own top-level keys (a service may be called `script`), nor under an `x-` extension.
+fn has_job_script(head: &[u8]) -> bool {
+    const COMPOSE_KEYS: [&[u8]; 5] = [b"services", b"volumes", b"networks", b"configs", b"secrets"];
+    let mut top: &[u8] = b"";
+    for line in head.split(|&b| b == b'\n') {
         let trimmed = line.trim_ascii_start();
-        trimmed.len() < line.len()
-            && trimmed
-                .strip_prefix(key.as_bytes())
-                .and_then(|rest| rest.strip_prefix(b":"))
-                .is_some_and(|rest| rest.is_empty() || rest[0].is_ascii_whitespace())
-    })
+        if trimmed.len() == line.len() {
+            if !line.is_empty() && !line.starts_with(b"#") {
+                top = line.split(|&b| b == b':').next().unwrap_or_default();
+            }
+            continue;
+        }
+        let is_script = trimmed
+            .strip_prefix(b"script:")
+            .is_some_and(|rest| rest.is_empty() || rest[0].is_ascii_whitespace());
+        if is_script && !COMPOSE_KEYS.contains(&top) && !top.starts_with(b"x-") {
+            return true;
+        }
+    }
+    false
 }
 
 /// A workflow (`on:` and `jobs:`) or an action's metadata (`name:` and `runs:`).
@@ -43,9 +54,7 @@ pub fn github_actions(head: &[u8]) -> bool {
 /// A GitLab pipeline: `stages:`, or jobs with a `script:` (and not a workflow, whose jobs
 /// have `steps:`).
 pub fn gitlab_ci(head: &[u8]) -> bool {
-    !github_actions(head)
-        && !kubernetes(head)
-        && (has_key(head, "stages") || has_nested_key(head, "script"))
+    !github_actions(head) && !kubernetes(head) && (has_key(head, "stages") || has_job_script(head))
 }
 
 /// A Compose file: top-level `services:` (and nothing that makes it a pipeline or a manifest).
@@ -96,5 +105,11 @@ mod tests {
         assert!(!has_key(b"services:x\n", "services"));
         assert!(has_key(b"services:\n", "services"));
         assert!(has_key(b"'services' :\n", "services"));
+        // A service called `script`, or a `script:` in an extension block, is no GitLab job.
+        assert!(compose(b"services:\n  script:\n    image: busybox:1\n"));
+        assert!(compose(b"x-run:\n  script: make\nservices:\n  web: {}\n"));
+        assert!(gitlab_ci(
+            b"services:\n  - postgres:16\nunit:\n  script: [make]\n"
+        ));
     }
 }
