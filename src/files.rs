@@ -118,7 +118,7 @@ pub fn discover(
     paths: &[PathBuf],
     strip_dot: bool,
     exclude: &PathPatterns,
-    claims: &dyn Fn(&Path) -> bool,
+    claims: &(dyn Fn(&Path) -> bool + Sync),
 ) -> Discovery {
     let mut found = Discovery::default();
     for path in paths {
@@ -256,18 +256,83 @@ fn kind_name(kind: &std::fs::FileType) -> &'static str {
 /// Version-control folders, never walked (other hidden folders are).
 const VCS_DIRS: [&str; 7] = [".git", ".hg", ".svn", ".bzr", "_darcs", ".jj", "CVS"];
 
+/// What walking one directory found, gathered from the walker's threads.
+#[derive(Default)]
+struct Gathered {
+    files: Vec<PathBuf>,
+    skipped: Vec<Skipped>,
+    errors: Vec<(PathBuf, String)>,
+    /// Symlinks found, with the file each resolves to inside the directory walked.
+    links: Vec<(PathBuf, PathBuf)>,
+}
+
+/// One entry of the walk of `dir` (resolved as `root`): a file a kind claims is kept, a
+/// symlink is followed if it stays inside, anything else a kind claims is a notice.
+fn visit(
+    entry: Result<ignore::DirEntry, ignore::Error>,
+    dir: &Path,
+    root: &Path,
+    strip_dot: bool,
+    claims: &(dyn Fn(&Path) -> bool + Sync),
+    gathered: &std::sync::Mutex<Gathered>,
+) {
+    let lock = || {
+        gathered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    let entry = match entry {
+        Ok(entry) => entry,
+        Err(e) => {
+            let path = match &e {
+                ignore::Error::WithPath { path, .. } => path.clone(),
+                _ => dir.to_path_buf(),
+            };
+            lock().errors.push((path, e.to_string()));
+            return;
+        }
+    };
+    let Some(kind) = entry.file_type() else {
+        return;
+    };
+    if entry.depth() == 0 || kind.is_dir() || !claims(entry.path()) {
+        return;
+    }
+    let path = entry.path();
+    let shown = match (strip_dot, path.strip_prefix(".")) {
+        (true, Ok(rest)) => rest.to_path_buf(),
+        _ => path.to_path_buf(),
+    };
+    if kind.is_file() {
+        lock().files.push(shown);
+    } else if kind.is_symlink() {
+        match symlink_target(path, root, dir) {
+            Ok(target) => lock().links.push((target, shown)),
+            Err(reason) => lock().skipped.push(Skipped {
+                path: shown,
+                reason,
+            }),
+        }
+    } else {
+        lock().skipped.push(Skipped {
+            path: shown,
+            reason: not_regular(&kind),
+        });
+    }
+}
+
+/// Walks `dir` on the walker's threads for the files a kind `claims`, into `found`.
 fn walk_dir(
     dir: &Path,
     strip_dot: bool,
     exclude: &PathPatterns,
-    claims: &dyn Fn(&Path) -> bool,
+    claims: &(dyn Fn(&Path) -> bool + Sync),
     found: &mut Discovery,
 ) {
     let exclude = exclude.clone();
     // Symlinks found by walking must resolve inside the directory walked.
     let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let first = found.files.len();
-    let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
     let walker = ignore::WalkBuilder::new(dir)
         .hidden(false)
         .git_ignore(true)
@@ -282,48 +347,24 @@ fn walk_dir(
                 || !(exclude.matches(entry.path(), is_dir)
                     || is_dir && VCS_DIRS.iter().any(|v| entry.file_name() == *v))
         })
-        .build();
-    for entry in walker {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(e) => {
-                let path = match &e {
-                    ignore::Error::WithPath { path, .. } => path.clone(),
-                    _ => dir.to_path_buf(),
-                };
-                found.errors.push((path, e.to_string()));
-                continue;
-            }
-        };
-        let named = claims(entry.path());
-        let Some(kind) = entry.file_type() else {
-            continue;
-        };
-        if !named || entry.depth() == 0 || kind.is_dir() {
-            continue;
-        }
-        let path = entry.path();
-        let shown = match (strip_dot, path.strip_prefix(".")) {
-            (true, Ok(rest)) => rest.to_path_buf(),
-            _ => path.to_path_buf(),
-        };
-        if kind.is_file() {
-            found.files.push(shown);
-        } else if kind.is_symlink() {
-            match symlink_target(path, &root, dir) {
-                Ok(target) => links.push((target, shown)),
-                Err(reason) => found.skipped.push(Skipped {
-                    path: shown,
-                    reason,
-                }),
-            }
-        } else {
-            found.skipped.push(Skipped {
-                path: shown,
-                reason: not_regular(&kind),
-            });
-        }
-    }
+        .build_parallel();
+    // The walker's threads share what they find; the caller sorts it when the walk ends, so
+    // the order is the same whatever thread found what.
+    let gathered = std::sync::Mutex::new(Gathered::default());
+    walker.run(|| {
+        let (gathered, root) = (&gathered, &root);
+        Box::new(move |entry| {
+            visit(entry, dir, root, strip_dot, claims, gathered);
+            ignore::WalkState::Continue
+        })
+    });
+    let part = gathered
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    found.files.extend(part.files);
+    found.skipped.extend(part.skipped);
+    found.errors.extend(part.errors);
+    let mut links = part.links;
     // A file reached by a symlink and by its own name (or by two symlinks) is read once, under
     // its own name (or the first link's): writing it twice would find it changed the second
     // time.
