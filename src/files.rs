@@ -266,6 +266,25 @@ struct Gathered {
     links: Vec<(PathBuf, PathBuf)>,
 }
 
+/// What one walker thread gathered, handed over to `into` when the thread is done with it.
+struct Flushed<'a> {
+    mine: Gathered,
+    into: &'a std::sync::Mutex<Gathered>,
+}
+
+impl Drop for Flushed<'_> {
+    fn drop(&mut self) {
+        let mut all = self
+            .into
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        all.files.append(&mut self.mine.files);
+        all.skipped.append(&mut self.mine.skipped);
+        all.errors.append(&mut self.mine.errors);
+        all.links.append(&mut self.mine.links);
+    }
+}
+
 /// One entry of the walk of `dir` (resolved as `root`): a file a kind claims is kept, a
 /// symlink is followed if it stays inside, anything else a kind claims is a notice.
 fn visit(
@@ -274,13 +293,8 @@ fn visit(
     root: &Path,
     strip_dot: bool,
     claims: &(dyn Fn(&Path) -> bool + Sync),
-    gathered: &std::sync::Mutex<Gathered>,
+    gathered: &mut Gathered,
 ) {
-    let lock = || {
-        gathered
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    };
     let entry = match entry {
         Ok(entry) => entry,
         Err(e) => {
@@ -288,7 +302,7 @@ fn visit(
                 ignore::Error::WithPath { path, .. } => path.clone(),
                 _ => dir.to_path_buf(),
             };
-            lock().errors.push((path, e.to_string()));
+            gathered.errors.push((path, e.to_string()));
             return;
         }
     };
@@ -304,17 +318,17 @@ fn visit(
         _ => path.to_path_buf(),
     };
     if kind.is_file() {
-        lock().files.push(shown);
+        gathered.files.push(shown);
     } else if kind.is_symlink() {
         match symlink_target(path, root, dir) {
-            Ok(target) => lock().links.push((target, shown)),
-            Err(reason) => lock().skipped.push(Skipped {
+            Ok(target) => gathered.links.push((target, shown)),
+            Err(reason) => gathered.skipped.push(Skipped {
                 path: shown,
                 reason,
             }),
         }
     } else {
-        lock().skipped.push(Skipped {
+        gathered.skipped.push(Skipped {
             path: shown,
             reason: not_regular(&kind),
         });
@@ -348,13 +362,17 @@ fn walk_dir(
                     || is_dir && VCS_DIRS.iter().any(|v| entry.file_name() == *v))
         })
         .build_parallel();
-    // The walker's threads share what they find; the caller sorts it when the walk ends, so
-    // the order is the same whatever thread found what.
+    // Each walker thread gathers what it finds and hands it over when done; the caller sorts
+    // it all when the walk ends, so the order is the same whatever thread found what.
     let gathered = std::sync::Mutex::new(Gathered::default());
     walker.run(|| {
-        let (gathered, root) = (&gathered, &root);
+        let root = &root;
+        let mut mine = Flushed {
+            mine: Gathered::default(),
+            into: &gathered,
+        };
         Box::new(move |entry| {
-            visit(entry, dir, root, strip_dot, claims, gathered);
+            visit(entry, dir, root, strip_dot, claims, &mut mine.mine);
             ignore::WalkState::Continue
         })
     });
