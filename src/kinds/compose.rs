@@ -48,9 +48,7 @@ impl super::FileKind for Compose {
     }
 
     fn scan(&self, reader: &mut dyn Read) -> io::Result<Scan> {
-        let mut bytes = Vec::new();
-        reader.read_to_end(&mut bytes)?;
-        Ok(scan(&bytes))
+        super::yaml::read_and(reader, scan)
     }
 }
 

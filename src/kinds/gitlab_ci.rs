@@ -76,9 +76,7 @@ impl super::FileKind for GitlabCi {
     }
 
     fn scan(&self, reader: &mut dyn Read) -> io::Result<Scan> {
-        let mut bytes = Vec::new();
-        reader.read_to_end(&mut bytes)?;
-        Ok(scan(&bytes))
+        super::yaml::read_and(reader, scan)
     }
 }
 

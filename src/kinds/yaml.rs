@@ -110,6 +110,14 @@ fn local_tag(tag: Option<&Tag>) -> Option<String> {
         .map(|t| format!("{}{}", t.handle, t.suffix))
 }
 
+/// Reads a whole YAML file from `reader` and scans it with `scan`: YAML is parsed whole, so
+/// every YAML kind reads its file this way.
+pub fn read_and(reader: &mut dyn std::io::Read, scan: fn(&[u8]) -> Scan) -> std::io::Result<Scan> {
+    let mut bytes = Vec::new();
+    reader.read_to_end(&mut bytes)?;
+    Ok(scan(&bytes))
+}
+
 /// A YAML kind's scan: parses `bytes` and hands the documents to `find`; its references come
 /// back in file order. A file that is not YAML is the scan's error.
 pub fn scan_with(bytes: &[u8], find: impl FnOnce(&Yaml) -> Vec<FoundRef>) -> Scan {

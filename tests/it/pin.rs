@@ -4,6 +4,7 @@
 use crate::support::cli;
 use crate::support::emulator;
 use crate::support::skip;
+use crate::support::tree::{copy_tree, relative_files};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -121,34 +122,6 @@ fn golden_tree_pins_exactly_then_is_idempotent_and_passes_check() {
         .args(["pin", "--check", "--offline"])
         .assert()
         .success();
-}
-
-fn relative_files(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(
-                    path.strip_prefix(root)
-                        .unwrap()
-                        .to_string_lossy()
-                        .into_owned(),
-                );
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for rel in relative_files(from) {
-        write(to, &rel, &read(&from.join(&rel)));
-    }
 }
 
 #[test]

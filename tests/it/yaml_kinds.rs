@@ -5,6 +5,7 @@
 //! originals but for the pinned image values, and every reference `list` reports is a scalar
 //! PyYAML sees at that key path.
 
+use crate::support::tree::{copy_tree, relative_files};
 use crate::support::{cli, emulator};
 
 use std::path::{Path, PathBuf};
@@ -28,36 +29,6 @@ fn digestpin(dir: &Path, emu: &Emulator) -> Command {
         format!("cgr.dev={0},docker.io={0}", emu.url()),
     );
     cmd
-}
-
-pub(crate) fn relative_files(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(
-                    path.strip_prefix(root)
-                        .unwrap()
-                        .to_string_lossy()
-                        .into_owned(),
-                );
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-pub(crate) fn copy_tree(from: &Path, to: &Path) {
-    for rel in relative_files(from) {
-        let path = to.join(&rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, std::fs::read(from.join(&rel)).unwrap()).unwrap();
-    }
 }
 
 pub(crate) fn stdout(cmd: &mut Command) -> (i32, String) {

@@ -13,8 +13,9 @@
 //! that PyYAML loads the pinned files to the same documents but for those values; that a second
 //! `pin` changes nothing; and that `pin --check`, online and offline, then passes.
 
+use crate::support::tree::{copy_tree, relative_files};
 use crate::support::{cli, emulator, skip};
-use crate::yaml_kinds::{copy_tree, have_pyyaml, oracle, relative_files, root, stdout};
+use crate::yaml_kinds::{have_pyyaml, oracle, root, stdout};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
